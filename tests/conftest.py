@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """A private record cache and figures folder, so tests never touch the user's or the repository's."""
+    monkeypatch.setenv("CAPDYN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CAPDYN_FIGURES", str(tmp_path / "figures"))
+    return tmp_path

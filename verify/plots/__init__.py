@@ -1,0 +1,3 @@
+"""Drawing functions, one module per topic; each draws a figure from its JSON data only."""
+
+from verify.plots import icl  # noqa: F401

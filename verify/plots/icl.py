@@ -1,0 +1,1 @@
+"""Figures of the ``icl`` topic, each drawn from its JSON data only."""
