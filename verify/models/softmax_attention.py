@@ -1,0 +1,125 @@
+"""Single-layer multi-head softmax attention for in-context regression (icl_linear_attention.md §3.4, §7).
+
+    ATTN(X) = X + Σ_i W^V_i X smax(Xᵀ W^KQ_i X),
+
+where smax normalizes each query column over the N+1 keys (the official code's row softmax over keys) of the
+raw scores: no 1/√d and no 1/N (the softmax weights already sum to 1, so there is no ρ). Score of key i for
+query j: x̃_iᵀ W^KQ_h x̃_j (merged; the official W_h is its transpose) or (W^K_h x̃_i)·(W^Q_h x̃_j) (separate).
+No mask; the prediction is the y coordinate of the last (query) position. Parameters and inits are those of
+``AttnM`` / ``AttnS`` (§3.6).
+
+``forward`` computes every position; ``predict_query`` computes only the query column, which is exact
+because the loss reads only the query output (§3.7); no Gram shortcut exists for softmax.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from theory._validate import count
+from verify.models.linear_attention import attn_m_init, attn_s_init, check_init, check_tokens, make_generator
+
+
+class _SoftmaxAttention(nn.Module):
+    D: int
+    H: int
+
+    def _readout(self, scores: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Σ_h Σ_i (y-row of W^V_h x̃_i) softmax_i(scores) for scores [P, H, key i, ...]."""
+        weights = torch.softmax(scores, dim=2)
+        values = torch.einsum("hd,pid->phi", self.value_row(), tokens)
+        return torch.einsum("phi,phi...->p...", values, weights)
+
+    def output_y(self, tokens: torch.Tensor) -> torch.Tensor:
+        """y coordinate of ATTN(X) at every position [P, N+1]."""
+        return tokens[..., -1] + self._readout(self.scores(tokens, tokens), tokens)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Faithful full-sequence forward; ŷ_q [P] = y coordinate of the last position."""
+        check_tokens(tokens, self.D)
+        return self.output_y(tokens)[:, -1]
+
+    def predict_query(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Exact query-only evaluation ŷ_q [P]: the scores of the N+1 keys against the query alone."""
+        check_tokens(tokens, self.D)
+        scores = self.scores(tokens, tokens[:, -1:, :])[..., 0]  # [P, H, key i]
+        return tokens[:, -1, -1] + self._readout(scores, tokens)
+
+    def head_values(self) -> torch.Tensor:
+        """v_i [H]."""
+        return self.value_row()[:, self.D].detach()
+
+
+class SoftmaxAttnM(_SoftmaxAttention):
+    """Softmax ATTN_M: merged W^KQ_i [D+1, D+1] per head, value rows (a_i, v_i); AttnM's init (§3.6)."""
+
+    def __init__(self, D, H, init, *, freeze_zero_init: bool = False, seed=None):
+        super().__init__()
+        self.D, self.H = count("D", D), count("H", H)
+        self.freeze_zero_init = bool(freeze_zero_init)
+        W_KQ, value = attn_m_init(self.D, self.H, check_init(init), make_generator(seed))
+        self.W_KQ = nn.Parameter(W_KQ)
+        self.value = nn.Parameter(value)
+        kq_mask = torch.ones(self.D + 1, self.D + 1)
+        kq_mask[self.D, : self.D] = 0.0
+        v_mask = torch.ones(self.D + 1)
+        v_mask[: self.D] = 0.0
+        self.register_buffer("kq_mask", kq_mask)
+        self.register_buffer("value_mask", v_mask)
+
+    def kq(self) -> torch.Tensor:
+        return self.W_KQ * self.kq_mask if self.freeze_zero_init else self.W_KQ
+
+    def value_row(self) -> torch.Tensor:
+        return self.value * self.value_mask if self.freeze_zero_init else self.value
+
+    def scores(self, keys_from: torch.Tensor, queries_from: torch.Tensor) -> torch.Tensor:
+        """x̃_iᵀ W^KQ_h x̃_j [P, H, key i, query j]."""
+        return torch.einsum("pid,hde,pje->phij", keys_from, self.kq(), queries_from)
+
+    def U(self) -> torch.Tensor:
+        """U_i [H, D, D], the x-block of W^KQ_i."""
+        return self.kq()[:, : self.D, : self.D].detach()
+
+
+class SoftmaxAttnS(_SoftmaxAttention):
+    """Softmax ATTN_S: rank-R W^K_i, W^Q_i [R, D+1] per head, value rows (a_i, v_i); AttnS's inits (§3.6)."""
+
+    def __init__(self, D, H, R, init, init_scheme: str = "paper", *, freeze_zero_init: bool = False,
+                 seed=None):
+        super().__init__()
+        self.D, self.H, self.R = count("D", D), count("H", H), count("R", R)
+        self.freeze_zero_init = bool(freeze_zero_init)
+        self.init_scheme = init_scheme
+        W_K, W_Q, value = attn_s_init(self.D, self.H, self.R, check_init(init), init_scheme,
+                                      make_generator(seed))
+        self.W_K = nn.Parameter(W_K)
+        self.W_Q = nn.Parameter(W_Q)
+        self.value = nn.Parameter(value)
+        k_mask = torch.ones(self.D + 1)
+        k_mask[self.D] = 0.0
+        v_mask = torch.ones(self.D + 1)
+        v_mask[: self.D] = 0.0
+        self.register_buffer("key_mask", k_mask)
+        self.register_buffer("value_mask", v_mask)
+
+    def key_weights(self) -> torch.Tensor:
+        return self.W_K * self.key_mask if self.freeze_zero_init else self.W_K
+
+    def value_row(self) -> torch.Tensor:
+        return self.value * self.value_mask if self.freeze_zero_init else self.value
+
+    def scores(self, keys_from: torch.Tensor, queries_from: torch.Tensor) -> torch.Tensor:
+        """(W^K_h x̃_i)·(W^Q_h x̃_j) [P, H, key i, query j]."""
+        keys = torch.einsum("hrd,pid->phir", self.key_weights(), keys_from)
+        queries = torch.einsum("hrd,pjd->phjr", self.W_Q, queries_from)
+        return keys @ queries.transpose(-1, -2)
+
+    def keys(self) -> torch.Tensor:
+        """k_{i,r} [H, R, D]."""
+        return self.key_weights()[:, :, : self.D].detach()
+
+    def queries(self) -> torch.Tensor:
+        """q_{i,r} [H, R, D]."""
+        return self.W_Q[:, :, : self.D].detach()
