@@ -34,10 +34,10 @@ def judge(cfg: DummyConfig, results: list[dict]) -> Outcome:
     expected = cfg.scale * cfg.seeds * (cfg.seeds + 1) / 2
     return Outcome(verdict=check_verdict(abs(total - expected) < 1e-12), theory=f"{expected:g}",
                    sim=f"{total:g}", measured={"total": total},
-                   figure={"x": list(range(cfg.seeds)), "y": [r["value"] for r in results]})
+                   figures={"dummy_sum": {"x": list(range(cfg.seeds)), "y": [r["value"] for r in results]}})
 
 
 def make_claim(cid: str = "icl.dummy_sum") -> Claim:
     return Claim(id=cid, kind="check", title="dummy sum", source="tests", tolerance="exact",
                  config=DummyConfig, plan=plan, run=run, judge=judge, profiles={"paper": {"seeds": 5}},
-                 figure="dummy_sum")
+                 figures=("dummy_sum",))

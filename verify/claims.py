@@ -33,7 +33,8 @@ class Outcome:
     paper: str = ""
     reason: str = ""
     measured: dict[str, Any] = field(default_factory=dict)
-    figure: dict[str, Any] | None = None
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Figure name -> the data it draws (each becomes figures/<name>.json and .png)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class Claim:
     run: Callable[[dict, "RunContext"], dict]
     judge: Callable[[Any, list[dict]], Outcome]
     profiles: dict[str, dict] = field(default_factory=dict)
-    figure: str | None = None
+    figures: tuple[str, ...] = ()
     uses_device: bool = False
     """True when the runs train torch models: the device then enters the record key."""
 
@@ -117,6 +118,9 @@ def resolve_run(ref: str) -> Callable[[dict, RunContext], dict]:
 def check_outcome(claim: Claim, outcome: Outcome) -> Outcome:
     if outcome.verdict not in VERDICTS[claim.kind]:
         raise ValueError(f"{claim.id}: verdict {outcome.verdict!r} is not one of {VERDICTS[claim.kind]}")
+    unknown = set(outcome.figures) - set(claim.figures)
+    if unknown:
+        raise ValueError(f"{claim.id}: figures {sorted(unknown)} are not declared by the claim")
     return outcome
 
 

@@ -53,6 +53,7 @@ def draw(payload: dict, png: Path) -> None:
     if name not in _DRAWERS:
         raise KeyError(f"no drawing function for figure {name!r}")
     fig = _DRAWERS[name](payload["data"])
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.text(0.995, 0.005, f"capdyn · {payload.get('profile', '')} profile · {payload.get('device', '')}",
              ha="right", va="bottom", fontsize=6, color="0.5")
     fd, tmp = tempfile.mkstemp(prefix=f".{png.stem}.", suffix=".png", dir=png.parent)
@@ -71,7 +72,7 @@ def save(name: str, data: dict, *, claim: str, profile: str, device: str, root: 
     d.mkdir(parents=True, exist_ok=True)
     payload = {"figure": name, "claim": claim, "profile": profile, "device": device, "data": data}
     atomic_write_json(d / f"{name}.json", payload)
-    draw(read_json(d / f"{name}.json"), d / f"{name}.png")
+    draw(read_json(d / f"{name}.json"), d / f"{name}.png")  # drawn from the file, exactly as `capdyn figures`
     return d / f"{name}.png"
 
 

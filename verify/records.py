@@ -51,9 +51,22 @@ def to_jsonable(x: Any) -> Any:
     return x
 
 
+@cache
+def code_hash() -> str:
+    """Hash of every source file of the packages theory, sim and verify: a record computed by other code is
+    never reused."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pkg in ("theory", "sim", "verify"):
+        for f in sorted((root / pkg).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def run_key(run: str, params: dict, device: str) -> str:
-    """Hash of the run function, its parameters, the device and the package version."""
-    blob = json.dumps({"run": run, "params": to_jsonable(params), "device": device, "version": __version__},
+    """Hash of the run function, its parameters, the device and the package source (``code_hash``)."""
+    blob = json.dumps({"run": run, "params": to_jsonable(params), "device": device, "code": code_hash()},
                       sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -113,7 +126,7 @@ def provenance() -> dict:
             git = out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"capdyn": __version__, "git": git, "python": platform.python_version(),
+    return {"capdyn": __version__, "code": code_hash(), "git": git, "python": platform.python_version(),
             "platform": platform.platform(), "libraries": libs}
 
 

@@ -28,6 +28,7 @@ class ClaimResult:
 @dataclass
 class Summary:
     results: list[ClaimResult] = field(default_factory=list)
+    figure_errors: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -37,7 +38,8 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
-        return 0 if all(r.outcome.verdict in OK_VERDICTS for r in self.results) else 1
+        ok = all(r.outcome.verdict in OK_VERDICTS for r in self.results) and not self.figure_errors
+        return 0 if ok else 1
 
 
 def resolve_device(name: str, needed: bool) -> str:
@@ -120,18 +122,23 @@ def verify(patterns: list[str], *, profile: str = "smoke", device: str = "auto",
     summary = Summary()
     verdict_file = figures.profile_dir(profile, figures_root) / "claims.json"
     stored = read_json(verdict_file) or {}
+    computed = {t.key for t in missing}
     for claim, cfg, keys in plans:
         outcome = _judge(claim, cfg, keys, records, errors)
         wall = sum(records[k]["wall_s"] for k in keys if k in records)
-        cached = sum(1 for k in keys if k in records and k not in {t.key for t in missing})
+        cached = sum(1 for k in keys if k in records and k not in computed)
         result = ClaimResult(claim, outcome, cfg.model_dump(), wall, len(keys), cached)
         summary.results.append(result)
-        if outcome.figure is not None and claim.figure:
-            figures.save(claim.figure, outcome.figure, claim=claim.id, profile=profile, device=dev,
-                         root=figures_root)
+        for name, data in outcome.figures.items():
+            try:
+                figures.save(name, data, claim=claim.id, profile=profile, device=dev, root=figures_root)
+            except Exception as err:  # the figure's JSON is kept; the failure is reported and counted
+                summary.figure_errors.append(f"{name}: {type(err).__name__}: {err}")
         stored[claim.id] = _verdict_entry(result, profile, dev)
     atomic_write_json(verdict_file, stored)
     echo(format_table(summary.results))
+    for line in summary.figure_errors:
+        echo(f"figure error: {line}")
     counts = summary.counts()
     echo("summary: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
          + f" ({time.perf_counter() - t_start:.1f} s)")
@@ -154,7 +161,7 @@ def _verdict_entry(r: ClaimResult, profile: str, device: str) -> dict:
     return {"kind": r.claim.kind, "title": r.claim.title, "source": r.claim.source,
             "tolerance": r.claim.tolerance, "verdict": o.verdict, "theory": o.theory, "sim": o.sim,
             "trained": o.trained, "paper": o.paper, "reason": o.reason, "measured": o.measured,
-            "config": r.config, "profile": profile, "device": device, "figure": r.claim.figure,
+            "config": r.config, "profile": profile, "device": device, "figures": list(r.outcome.figures),
             "wall_s": r.wall_s}
 
 
