@@ -155,8 +155,10 @@ def trained(p: dict, ctx: RunContext) -> dict:
         def heads(step, m):
             return {"v": m.head_values(), "K": m.keys(), "Q": m.queries()}
         callbacks.append(heads)
+    # On a GPU the moment-path step is bound by kernel launches; replaying it as a CUDA graph is exact.
+    graph = dev.type == "cuda" and hasattr(model, "gram_moments")
     res = train(model, loss_fn, p["steps"], p["eta"], record_every=record_every, callbacks=callbacks,
-                progress=ctx.progress)
+                progress=ctx.progress, cuda_graph=graph)
     steps, loss = res.steps, res.loss
     if p["model"] in ("attn_s", "softmax_attn_s"):
         K, Q = np.stack(res.records["K"]), np.stack(res.records["Q"])
