@@ -38,6 +38,11 @@ class CubicMLP(nn.Module):
         generator = make_generator(seed)
         self.W1 = nn.Parameter(normal((self.H, self.D * self.D), init, generator))
         self.w2 = nn.Parameter(normal((self.H,), init, generator))
+        # The MLP reads only the y-row of S: as an attention head its value row is e_{D+1} (a fixed buffer, so the
+        # moment-path step allocates nothing and can be captured as a CUDA graph).
+        y_row = torch.zeros(1, self.D + 1)
+        y_row[0, self.D] = 1.0
+        self.register_buffer("y_row", y_row, persistent=False)
 
     @staticmethod
     def _cubic(beta: torch.Tensor, x_q: torch.Tensor) -> torch.Tensor:
@@ -103,9 +108,7 @@ class CubicMLP(nn.Module):
         D = self.D
         M = (self.w2 @ self.W1).reshape(D, D).T  # M[b, c]: coefficient of β_b x_q,c (column-major vec)
         W = torch.nn.functional.pad(M, (0, 1, 0, 1))[None]  # as one head whose value row reads y only
-        value = torch.zeros(1, D + 1, dtype=M.dtype, device=M.device)
-        value[0, D] = 1.0
-        return quadratic_loss(cubic_gram_coefficients(value, W), mom)
+        return quadratic_loss(cubic_gram_coefficients(self.y_row.to(M.dtype), W), mom)
 
     def effective_matrix(self, N=None) -> torch.Tensor:
         """M [D, D] with ŷ_q = βᵀ M x_q, β = (1/N) Σ y_n x_n: Σ_i w_2i unvec(W_1 row i) (×N in official
