@@ -18,7 +18,7 @@ def fig1(d: dict):
     ax.axhline(d["L_star"], **THEORY, label=f"tr Λ, L* = {d['L_star']:.4f}")
     ax.axvline(d["drop_pred"], color="0.5", lw=0.8, ls="--", label=f"escape formula {d['drop_pred']:.0f}")
     ax.set(xlabel="GD step", ylabel="loss", title="Fig. 1: ATTN_M vs MLP(z)")
-    ax.set_xlim(0, max(d["attn_m"]["steps"][-1] if d["attn_m"].get("steps") else 0, 3 * d["drop_pred"]))
+    ax.set_xlim(0, 6 * d["drop_pred"])
     ax.legend(fontsize=7)
     return fig
 
