@@ -127,7 +127,7 @@ def _white_trained(p: dict, ctx: RunContext) -> dict:
     data = sample_regression(p["P"], N, D, Lam, seed=p["seed"], sampler="official", device=dev)
     model = AttnM(D, p["H"], 1.0, normalize_by_N=False, seed=p["seed"]).to(dev)
     model.aligned_balanced_init(p["w_init"] / np.sqrt(N))
-    res = train(model, full_batch_loss(model, data, N), p["steps"], p["eta"], record_every=5,
+    res = train(model, full_batch_loss(model, data, N), p["steps"], p["eta"], record_every=5, threads=1,
                 callbacks=[lambda s, m: {"sigma": torch.diagonal(m.effective_matrix(N)).mean()}])
     t = res.steps * th.time_per_step(p["eta"], N, "attn_m", units="code")
     return {"curve": {"t": t, "sigma": np.asarray(res.records["sigma"], float),

@@ -44,6 +44,16 @@ def _scaled(model, scale: float):
 
 
 def torch_run(p: dict, ctx: RunContext) -> dict:
+    from verify.device import set_threads
+
+    previous = set_threads(1)  # tiny models: one thread is fastest
+    try:
+        return _torch_checks(p)
+    finally:
+        set_threads(previous)
+
+
+def _torch_checks(p: dict) -> dict:
     import torch
 
     from verify.experiments.icl.runs import full_batch_loss

@@ -16,6 +16,9 @@ from verify.claims import RunContext
 from verify.experiments.icl.analysis import count_drops, crossings, midpoints, plateau_points, thin
 
 
+SMALL_MODEL_THREADS = 1  # the icl models are tiny: one torch thread is fastest on the CPU (see ``train``)
+
+
 def covariance(p: dict) -> np.ndarray:
     """Λ of a run: ``lam`` preset, rotated per ``lam_seed`` for "code-default" (None = diagonal)."""
     return th.covariance(p["lam"], p["D"], p.get("lam_seed"))
@@ -158,7 +161,7 @@ def trained(p: dict, ctx: RunContext) -> dict:
     # On a GPU the moment-path step is bound by kernel launches; replaying it as a CUDA graph is exact.
     graph = dev.type == "cuda" and hasattr(model, "gram_moments")
     res = train(model, loss_fn, p["steps"], p["eta"], record_every=record_every, callbacks=callbacks,
-                progress=ctx.progress, cuda_graph=graph)
+                progress=ctx.progress, cuda_graph=graph, threads=SMALL_MODEL_THREADS)
     steps, loss = res.steps, res.loss
     if p["model"] in ("attn_s", "softmax_attn_s"):
         K, Q = np.stack(res.records["K"]), np.stack(res.records["Q"])
@@ -242,7 +245,7 @@ def icl_iwl(p: dict, ctx: RunContext) -> dict:
             return {"iw": iw_loss(m), "ic": ic_loss(m)}
 
     res = train(model, train_loss, p["steps"], p["eta"], record_every=p.get("record_every", 10),
-                callbacks=[tests], progress=ctx.progress)
+                callbacks=[tests], progress=ctx.progress, threads=SMALL_MODEL_THREADS)
     iw, ic = np.asarray(res.records["iw"], float), np.asarray(res.records["ic"], float)
     return {"curve": _curve(res.steps, res.loss / res.loss[0], {"iw": iw, "ic": ic}),
             "train0": float(res.loss[0]), "iw0": float(iw[0]), "ic0": float(ic[0]),
