@@ -172,7 +172,7 @@ def test_divergence_stops_the_run_and_fills_nan(impl):
 
 
 def test_attn_s_divergence_flag():
-    D, H, R, N = 2, 1, 1, 3
+    D, N = 2, 3  # one head of rank one
     Lam = np.eye(D) / D
     traj = icl.attn_s_flow(Lam, N, [[20.0]], [[[[20.0, 0.0]]]], [[[[20.0, 0.0]]]], 30, eta=0.5)
     assert traj.diverged.tolist() == [True]

@@ -29,7 +29,6 @@ from theory.selective import (
     needle_mass_random_keys,
     value_gating_risks,
     vanilla_best_beta,
-    vanilla_value_risk,
     write_gate_snr,
 )
 

@@ -163,6 +163,67 @@ def check_gram(S, xq, D: int) -> None:
         raise ValueError(f"xq must be a tensor [P, D+1] = [{S.shape[0]}, {D + 1}]")
 
 
+class MergedHeads(nn.Module):
+    """Parameters of H merged key-query heads: W^KQ_i [D+1, D+1] and value rows (a_i, v_i) (§3.1, §3.6).
+
+    ``freeze_zero_init=True`` keeps u_i (last row of the first D columns of W^KQ_i) and a_i at exactly 0."""
+
+    def _init_heads(self, D, H, init, freeze_zero_init: bool, seed) -> None:
+        self.D, self.H = count("D", D), count("H", H)
+        self.freeze_zero_init = bool(freeze_zero_init)
+        W_KQ, value = attn_m_init(self.D, self.H, check_init(init), make_generator(seed))
+        self.W_KQ = nn.Parameter(W_KQ)  # paper's W^KQ_i (the official merged matrix is its transpose)
+        self.value = nn.Parameter(value)  # last row of W^V_i: (a_i, v_i)
+        kq_mask = torch.ones(self.D + 1, self.D + 1)
+        kq_mask[self.D, : self.D] = 0.0
+        v_mask = torch.ones(self.D + 1)
+        v_mask[: self.D] = 0.0
+        self.register_buffer("kq_mask", kq_mask)
+        self.register_buffer("value_mask", v_mask)
+
+    def kq(self) -> torch.Tensor:
+        return self.W_KQ * self.kq_mask if self.freeze_zero_init else self.W_KQ
+
+    def value_row(self) -> torch.Tensor:
+        return self.value * self.value_mask if self.freeze_zero_init else self.value
+
+
+class SeparateHeads(nn.Module):
+    """Parameters of H heads with separate W^K_i, W^Q_i [R, D+1] and value rows (a_i, v_i) (§3.2, §3.6).
+
+    ``freeze_zero_init=True`` keeps b_{i,r} (the y-column of W^K_i) and a_i at exactly 0."""
+
+    def _init_heads(self, D, H, R, init, init_scheme: str, freeze_zero_init: bool, seed) -> None:
+        self.D, self.H, self.R = count("D", D), count("H", H), count("R", R)
+        self.freeze_zero_init = bool(freeze_zero_init)
+        self.init_scheme = init_scheme
+        W_K, W_Q, value = attn_s_init(self.D, self.H, self.R, check_init(init), init_scheme,
+                                      make_generator(seed))
+        self.W_K = nn.Parameter(W_K)
+        self.W_Q = nn.Parameter(W_Q)
+        self.value = nn.Parameter(value)
+        k_mask = torch.ones(self.D + 1)
+        k_mask[self.D] = 0.0
+        v_mask = torch.ones(self.D + 1)
+        v_mask[: self.D] = 0.0
+        self.register_buffer("key_mask", k_mask)
+        self.register_buffer("value_mask", v_mask)
+
+    def key_weights(self) -> torch.Tensor:
+        return self.W_K * self.key_mask if self.freeze_zero_init else self.W_K
+
+    def value_row(self) -> torch.Tensor:
+        return self.value * self.value_mask if self.freeze_zero_init else self.value
+
+    def keys(self) -> torch.Tensor:
+        """k_{i,r} [H, R, D] (x-parts of the key rows)."""
+        return self.key_weights()[:, :, : self.D].detach()
+
+    def queries(self) -> torch.Tensor:
+        """q_{i,r} [H, R, D] (x-parts of the query rows)."""
+        return self.W_Q[:, :, : self.D].detach()
+
+
 class _LinearAttention(nn.Module):
     """Shared forward logic; subclasses provide ``kq()`` [H, D+1, D+1], ``scores`` and ``value_row()``."""
 
@@ -294,7 +355,7 @@ class _LinearAttention(nn.Module):
         return M * (N / self.rho(N + 1))
 
 
-class AttnM(_LinearAttention):
+class AttnM(_LinearAttention, MergedHeads):
     """ATTN_M: H heads with free W^KQ_i [D+1, D+1] and value rows (a_i, v_i) (§3.1).
 
     ``init``: official init, every entry N(0, init²) then u_i (last row of the first D columns of W^KQ_i) and
@@ -306,24 +367,8 @@ class AttnM(_LinearAttention):
     def __init__(self, D, H, init, normalize_by_N: bool = True, *, varying_length: bool = False,
                  freeze_zero_init: bool = False, seed=None):
         super().__init__()
-        self.D, self.H = count("D", D), count("H", H)
+        self._init_heads(D, H, init, freeze_zero_init, seed)
         self.normalize_by_N, self.varying_length = bool(normalize_by_N), bool(varying_length)
-        self.freeze_zero_init = bool(freeze_zero_init)
-        W_KQ, value = attn_m_init(self.D, self.H, check_init(init), make_generator(seed))
-        self.W_KQ = nn.Parameter(W_KQ)  # paper's W^KQ_i (the official merged matrix is its transpose)
-        self.value = nn.Parameter(value)  # last row of W^V_i: (a_i, v_i)
-        kq_mask = torch.ones(self.D + 1, self.D + 1)
-        kq_mask[self.D, : self.D] = 0.0
-        v_mask = torch.ones(self.D + 1)
-        v_mask[: self.D] = 0.0
-        self.register_buffer("kq_mask", kq_mask)
-        self.register_buffer("value_mask", v_mask)
-
-    def kq(self) -> torch.Tensor:
-        return self.W_KQ * self.kq_mask if self.freeze_zero_init else self.W_KQ
-
-    def value_row(self) -> torch.Tensor:
-        return self.value * self.value_mask if self.freeze_zero_init else self.value
 
     def scores(self, tokens: torch.Tensor) -> torch.Tensor:
         """Scores x̃_iᵀ W^KQ_h x̃_j [P, H, key i, query j]."""
@@ -350,7 +395,7 @@ class AttnM(_LinearAttention):
         return self
 
 
-class AttnS(_LinearAttention):
+class AttnS(_LinearAttention, SeparateHeads):
     """ATTN_S: H heads with rank-R key and query W^K_i, W^Q_i [R, D+1] and value rows (a_i, v_i) (§3.2).
 
     Row r of W^K_i is (k_{i,r}ᵀ, b_{i,r}), row r of W^Q_i is (q_{i,r}ᵀ, *). ``init_scheme`` "paper" (default,
@@ -360,27 +405,8 @@ class AttnS(_LinearAttention):
     def __init__(self, D, H, R, init, init_scheme: str = "paper", normalize_by_N: bool = True, *,
                  varying_length: bool = False, freeze_zero_init: bool = False, seed=None):
         super().__init__()
-        self.D, self.H, self.R = count("D", D), count("H", H), count("R", R)
+        self._init_heads(D, H, R, init, init_scheme, freeze_zero_init, seed)
         self.normalize_by_N, self.varying_length = bool(normalize_by_N), bool(varying_length)
-        self.freeze_zero_init = bool(freeze_zero_init)
-        self.init_scheme = init_scheme
-        W_K, W_Q, value = attn_s_init(self.D, self.H, self.R, check_init(init), init_scheme,
-                                      make_generator(seed))
-        self.W_K = nn.Parameter(W_K)
-        self.W_Q = nn.Parameter(W_Q)
-        self.value = nn.Parameter(value)
-        k_mask = torch.ones(self.D + 1)
-        k_mask[self.D] = 0.0
-        v_mask = torch.ones(self.D + 1)
-        v_mask[: self.D] = 0.0
-        self.register_buffer("key_mask", k_mask)
-        self.register_buffer("value_mask", v_mask)
-
-    def key_weights(self) -> torch.Tensor:
-        return self.W_K * self.key_mask if self.freeze_zero_init else self.W_K
-
-    def value_row(self) -> torch.Tensor:
-        return self.value * self.value_mask if self.freeze_zero_init else self.value
 
     def kq(self) -> torch.Tensor:
         """W^KQ_i = W^K_iᵀ W^Q_i [H, D+1, D+1]."""
@@ -391,11 +417,3 @@ class AttnS(_LinearAttention):
         keys = torch.einsum("hrd,pid->phir", self.key_weights(), tokens)
         queries = torch.einsum("hrd,pjd->phjr", self.W_Q, tokens)
         return keys @ queries.transpose(-1, -2)
-
-    def keys(self) -> torch.Tensor:
-        """k_{i,r} [H, R, D] (x-parts of the key rows)."""
-        return self.key_weights()[:, :, : self.D].detach()
-
-    def queries(self) -> torch.Tensor:
-        """q_{i,r} [H, R, D] (x-parts of the query rows)."""
-        return self.W_Q[:, :, : self.D].detach()

@@ -17,8 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from theory._validate import count
-from verify.models.linear_attention import attn_m_init, attn_s_init, check_init, check_tokens, make_generator
+from verify.models.linear_attention import MergedHeads, SeparateHeads, check_tokens
 
 
 class _SoftmaxAttention(nn.Module):
@@ -51,28 +50,12 @@ class _SoftmaxAttention(nn.Module):
         return self.value_row()[:, self.D].detach()
 
 
-class SoftmaxAttnM(_SoftmaxAttention):
+class SoftmaxAttnM(_SoftmaxAttention, MergedHeads):
     """Softmax ATTN_M: merged W^KQ_i [D+1, D+1] per head, value rows (a_i, v_i); AttnM's init (§3.6)."""
 
     def __init__(self, D, H, init, *, freeze_zero_init: bool = False, seed=None):
         super().__init__()
-        self.D, self.H = count("D", D), count("H", H)
-        self.freeze_zero_init = bool(freeze_zero_init)
-        W_KQ, value = attn_m_init(self.D, self.H, check_init(init), make_generator(seed))
-        self.W_KQ = nn.Parameter(W_KQ)
-        self.value = nn.Parameter(value)
-        kq_mask = torch.ones(self.D + 1, self.D + 1)
-        kq_mask[self.D, : self.D] = 0.0
-        v_mask = torch.ones(self.D + 1)
-        v_mask[: self.D] = 0.0
-        self.register_buffer("kq_mask", kq_mask)
-        self.register_buffer("value_mask", v_mask)
-
-    def kq(self) -> torch.Tensor:
-        return self.W_KQ * self.kq_mask if self.freeze_zero_init else self.W_KQ
-
-    def value_row(self) -> torch.Tensor:
-        return self.value * self.value_mask if self.freeze_zero_init else self.value
+        self._init_heads(D, H, init, freeze_zero_init, seed)
 
     def scores(self, keys_from: torch.Tensor, queries_from: torch.Tensor) -> torch.Tensor:
         """x̃_iᵀ W^KQ_h x̃_j [P, H, key i, query j]."""
@@ -83,32 +66,13 @@ class SoftmaxAttnM(_SoftmaxAttention):
         return self.kq()[:, : self.D, : self.D].detach()
 
 
-class SoftmaxAttnS(_SoftmaxAttention):
+class SoftmaxAttnS(_SoftmaxAttention, SeparateHeads):
     """Softmax ATTN_S: rank-R W^K_i, W^Q_i [R, D+1] per head, value rows (a_i, v_i); AttnS's inits (§3.6)."""
 
     def __init__(self, D, H, R, init, init_scheme: str = "paper", *, freeze_zero_init: bool = False,
                  seed=None):
         super().__init__()
-        self.D, self.H, self.R = count("D", D), count("H", H), count("R", R)
-        self.freeze_zero_init = bool(freeze_zero_init)
-        self.init_scheme = init_scheme
-        W_K, W_Q, value = attn_s_init(self.D, self.H, self.R, check_init(init), init_scheme,
-                                      make_generator(seed))
-        self.W_K = nn.Parameter(W_K)
-        self.W_Q = nn.Parameter(W_Q)
-        self.value = nn.Parameter(value)
-        k_mask = torch.ones(self.D + 1)
-        k_mask[self.D] = 0.0
-        v_mask = torch.ones(self.D + 1)
-        v_mask[: self.D] = 0.0
-        self.register_buffer("key_mask", k_mask)
-        self.register_buffer("value_mask", v_mask)
-
-    def key_weights(self) -> torch.Tensor:
-        return self.W_K * self.key_mask if self.freeze_zero_init else self.W_K
-
-    def value_row(self) -> torch.Tensor:
-        return self.value * self.value_mask if self.freeze_zero_init else self.value
+        self._init_heads(D, H, R, init, init_scheme, freeze_zero_init, seed)
 
     def scores(self, keys_from: torch.Tensor, queries_from: torch.Tensor) -> torch.Tensor:
         """(W^K_h x̃_i)·(W^Q_h x̃_j) [P, H, key i, query j]."""
@@ -116,10 +80,3 @@ class SoftmaxAttnS(_SoftmaxAttention):
         queries = torch.einsum("hrd,pjd->phjr", self.W_Q, queries_from)
         return keys @ queries.transpose(-1, -2)
 
-    def keys(self) -> torch.Tensor:
-        """k_{i,r} [H, R, D]."""
-        return self.key_weights()[:, :, : self.D].detach()
-
-    def queries(self) -> torch.Tensor:
-        """q_{i,r} [H, R, D]."""
-        return self.W_Q[:, :, : self.D].detach()

@@ -7,8 +7,8 @@ import numpy as np
 
 import theory.icl as th
 from verify.claims import Claim, Outcome, paper_verdict, register
-from verify.experiments.icl.analysis import fmt, fmt_list, mean_se
-from verify.experiments.icl.runs import covariance, eig_desc, run
+from verify.experiments.icl.analysis import fmt_list, mean_se
+from verify.experiments.icl.runs import run
 from verify.profiles import ClaimConfig
 
 SRC = "icl_linear_attention.md"
