@@ -14,7 +14,7 @@ def pytest_collection_modifyitems(config, items):
         has_cuda = False
     if has_cuda:
         return
-    skip = pytest.mark.skip(reason="needs CUDA")
+    skip = pytest.mark.skip(reason="needs a GPU (CUDA)")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
