@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from verify.claims import Claim, Outcome, RunContext, check_verdict
@@ -13,10 +14,14 @@ class DummyConfig(ClaimConfig):
     seeds: int = 3
     scale: float = 1.0
     fail_seed: int = -1
+    sleep: float = 0.0
 
 
 def plan(cfg: DummyConfig) -> list[dict]:
-    return [{"seed": s, "scale": cfg.scale, "fail_seed": cfg.fail_seed} for s in range(cfg.seeds)]
+    runs = [{"seed": s, "scale": cfg.scale, "fail_seed": cfg.fail_seed} for s in range(cfg.seeds)]
+    if cfg.sleep:
+        runs = [{**r, "sleep": cfg.sleep} for r in runs]
+    return runs
 
 
 def run(p: dict, ctx: RunContext) -> dict:
@@ -24,6 +29,7 @@ def run(p: dict, ctx: RunContext) -> dict:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as fh:
         fh.write(f"{p['seed']}\n")
+    time.sleep(p.get("sleep", 0.0))
     if p["seed"] == p["fail_seed"]:
         raise RuntimeError("deliberate failure")
     return {"value": p["scale"] * (p["seed"] + 1)}

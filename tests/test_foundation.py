@@ -134,3 +134,49 @@ def test_figures_redraw_and_report(dummy, isolated):
     assert main(["report"]) == 0
     text = (isolated / "figures" / "README.md").read_text()
     assert "`icl.dummy_sum`" in text and "**pass**" in text and "smoke/dummy_sum.png" in text
+
+
+KILL_SCRIPT = """
+import sys
+from tests import _dummy_claims
+from verify import claims
+c = _dummy_claims.make_claim()
+claims._REGISTRY[c.id] = c
+from verify.figures import drawer
+
+@drawer("dummy_sum")
+def _d(data):
+    import matplotlib.pyplot as plt
+    return plt.figure()
+
+from verify.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_sweep_resumes_and_no_record_is_corrupt(isolated):
+    """SIGKILL a real sweep after its first record, rerun it: it completes, recomputes only what is missing."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    argv = [sys.executable, "-c", KILL_SCRIPT, "verify", "icl.dummy_sum", "--set", "seeds=6", "--set", "sleep=0.4"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = isolated / "cache" / "runs"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(runs.rglob("*.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = list(runs.rglob("*.json"))
+    assert 2 <= len(kept) < 6  # killed mid-sweep
+    assert all(json.loads(f.read_text())["metrics"]["value"] > 0 for f in kept)  # nothing half-written
+    before = len(executions(isolated))
+    out = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert out.returncode == 0
+    assert len(executions(isolated)) - before == 6 - len(kept)  # only the missing runs
+    stored = read_json(isolated / "figures" / "smoke" / "claims.json")
+    assert stored["icl.dummy_sum"]["measured"] == {"total": 21.0}
+    assert not list(runs.rglob("*.tmp"))

@@ -11,7 +11,8 @@ import numpy as np
 from scipy.special import gammaln, lambertw
 from scipy.stats import binom
 
-from theory.memory._checks import at_least, integers, out, out_int
+from theory._validate import at_least, integers, out
+from theory.memory._checks import out_int
 from theory.memory.derivations import lambdified
 
 GUIDE_KAPPA_LINEAR = 0.77  # §2.3: d² = 1.3·N ln N

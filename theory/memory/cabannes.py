@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import gamma as gamma_fn
 from scipy.special import wrightomega, zeta
 
-from theory.memory._checks import at_least, integers, out
+from theory._validate import at_least, integers, out
 
 SCHEMES = ("fill", "frequency", "power", "seen", "threshold")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from theory.memory._checks import at_least, integers, open_interval, out
+from theory._validate import at_least, integers, open_interval, out
 from theory.memory.derivations import derive_hebbian_gap, lambdified
 
 EMBEDDINGS = ("spec", "sphere", "gaussian", "gaussian_inputs", "gaussian_outputs")

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from theory.memory._checks import at_least, finite, integers, open_interval, out
+from theory._validate import at_least, finite, integers, open_interval, out
 from theory.memory.derivations import lambdified
 
 

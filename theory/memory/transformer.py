@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from theory.memory._checks import at_least, integers, out_int
+from theory._validate import at_least, integers
+from theory.memory._checks import out_int
 from theory.memory.derivations import lambdified
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.selective._checks import at_least, open_interval, out
+from theory._validate import at_least, open_interval, out
 from theory.selective.derivations import lambdified
 
 

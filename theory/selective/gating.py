@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.selective._checks import at_least, finite, integers, out
+from theory._validate import at_least, finite, integers, out
 
 
 def _check_nm(n, m):

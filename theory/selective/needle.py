@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from theory.selective._checks import at_least, finite, integers, open_interval, out
+from theory._validate import at_least, finite, integers, open_interval, out
 
 
 def _log_competitors(n: np.ndarray) -> np.ndarray:

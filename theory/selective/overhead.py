@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.selective._checks import integers, out
+from theory._validate import integers, out
 
 #: Reference sizes of §2.5: width d, heads H, layers L, total parameters.
 REFERENCE_MODELS = {
