@@ -17,7 +17,7 @@ def smoke(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("CAPDYN_CACHE", str(root / "cache"))
     mp.setenv("CAPDYN_FIGURES", str(root / "figures"))
-    code = main(["verify", "icl"])
+    code = main(["verify", "icl", "--jobs", "2"])  # two worker processes, as on a 2-core CI machine
     yield code, root
     mp.undo()
 
