@@ -1,3 +1,4 @@
 """Drawing functions, one module per topic; each draws a figure from its JSON data only."""
 
 from verify.plots import icl  # noqa: F401
+from verify.plots import selective  # noqa: F401
