@@ -1,0 +1,21 @@
+"""Claims of the ``recall`` topic (test_time_memory.md §9 rows 1–28; experiments X1–X4 of §10).
+
+Every row that theory and simulation decide without training is one claim here. Checks (capdyn's own
+correctness, ``pass``/``fail``): the update rules and their sympy certificates, the recurrences against
+independent minimisers and autograd, the chunkwise forms, CG facts and exact recall identities (rows 1–15, 17–20,
+26). Paper claims (what the spec states, ``reproduced``/``not reproduced``/``inconclusive``): the damped-CG floor,
+the capacity laws and reference numbers of §6 and the forgetting-window heuristic (rows 16, 21–25, 27, 28).
+
+Runs are module-level functions returning JSON-able metrics (non-finite numbers become ``None``). Claims that read
+the same quantities plan identical runs, which the runner computes once: one X1 run per (d, seed) serves rows
+1–5, 7–14, 19, 20 and 26; the sympy runs serve every row that quotes a certificate.
+"""
+
+from verify.experiments.recall import (  # noqa: F401
+    capacity,
+    certificates,
+    cg,
+    forgetting,
+    passes,
+    rules,
+)
