@@ -8,18 +8,14 @@ import pytest
 from verify.claims import all_claims
 from verify.cli import main
 
+from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke
+
 ICL = [c for c in all_claims().values() if c.topic == "icl"]
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    root = tmp_path_factory.mktemp("icl")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CAPDYN_CACHE", str(root / "cache"))
-    mp.setenv("CAPDYN_FIGURES", str(root / "figures"))
-    code = main(["verify", "icl", "--jobs", "2"])  # two worker processes, as on a 2-core CI machine
-    yield code, root
-    mp.undo()
+    yield from run_smoke(tmp_path_factory, "icl", "--jobs", "2")  # two worker processes, as on a 2-core CI machine
 
 
 def test_every_spec_row_is_a_claim():
@@ -38,22 +34,12 @@ def test_checks_pass_and_paper_claims_reach_a_verdict(smoke):
     _, root = smoke
     stored = json.loads((root / "figures" / "smoke" / "claims.json").read_text())
     assert set(stored) == {c.id for c in ICL}
-    for c in ICL:
-        verdict = stored[c.id]["verdict"]
-        if c.kind == "check":
-            assert verdict == "pass", (c.id, stored[c.id]["reason"])
-        else:
-            assert verdict in ("reproduced", "not reproduced"), (c.id, stored[c.id]["reason"])
-            if verdict == "not reproduced":
-                assert stored[c.id]["reason"], c.id
+    assert_verdicts(stored, ICL)
 
 
 def test_every_declared_figure_is_drawn_from_its_json(smoke):
     _, root = smoke
-    for c in ICL:
-        for name in c.figures:
-            png, js = root / "figures" / "smoke" / f"{name}.png", root / "figures" / "smoke" / f"{name}.json"
-            assert png.stat().st_size > 10_000 and json.loads(js.read_text())["figure"] == name
+    assert_figures(root, ICL)
 
 
 def test_rerun_uses_records_and_figures_redraw(smoke, monkeypatch, capsys):

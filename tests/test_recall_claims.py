@@ -9,18 +9,14 @@ import pytest
 from verify.claims import all_claims
 from verify.cli import main
 
+from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke
+
 RECALL = [c for c in all_claims().values() if c.topic == "recall"]
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    root = tmp_path_factory.mktemp("recall")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CAPDYN_CACHE", str(root / "cache"))
-    mp.setenv("CAPDYN_FIGURES", str(root / "figures"))
-    code = main(["verify", "recall"])
-    yield code, root
-    mp.undo()
+    yield from run_smoke(tmp_path_factory, "recall")
 
 
 def _stored(root):
@@ -43,14 +39,7 @@ def test_checks_pass_and_paper_claims_reach_a_verdict(smoke):
     _, root = smoke
     stored = _stored(root)
     assert {c.id for c in RECALL} <= set(stored)
-    for c in RECALL:
-        entry = stored[c.id]
-        if c.kind == "check":
-            assert entry["verdict"] == "pass", (c.id, entry["reason"])
-        else:
-            assert entry["verdict"] in ("reproduced", "not reproduced"), (c.id, entry["reason"])
-            if entry["verdict"] == "not reproduced":
-                assert entry["reason"], c.id
+    assert_verdicts(stored, RECALL)
 
 
 def test_every_declared_figure_is_drawn_from_its_json(smoke):
@@ -58,9 +47,7 @@ def test_every_declared_figure_is_drawn_from_its_json(smoke):
     names = [n for c in RECALL for n in c.figures]
     assert set(names) == {"recall_capacity", "recall_cg_convergence", "recall_cg_steps", "recall_delta_passes",
                           "recall_forgetting"}
-    for name in names:
-        png, js = root / "figures" / "smoke" / f"{name}.png", root / "figures" / "smoke" / f"{name}.json"
-        assert png.stat().st_size > 10_000 and json.loads(js.read_text())["figure"] == name
+    assert_figures(root, RECALL)
 
 
 def test_capacity_figure_overlays_the_closed_forms(smoke):

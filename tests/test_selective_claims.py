@@ -8,6 +8,8 @@ import pytest
 from verify.claims import all_claims
 from verify.cli import main
 
+from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke
+
 SELECTIVE = [c for c in all_claims().values() if c.topic == "selective"]
 # §8 rows that theory and simulation decide; C6 needs the torch SSA layer, C13–C17 trained models
 ROWS = {"C1", "C2", "C3", "C4", "C5", "C7", "C8", "C9", "C10", "C11", "C12"}
@@ -15,13 +17,7 @@ ROWS = {"C1", "C2", "C3", "C4", "C5", "C7", "C8", "C9", "C10", "C11", "C12"}
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    root = tmp_path_factory.mktemp("selective")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("CAPDYN_CACHE", str(root / "cache"))
-    mp.setenv("CAPDYN_FIGURES", str(root / "figures"))
-    code = main(["verify", "selective"])
-    yield code, root
-    mp.undo()
+    yield from run_smoke(tmp_path_factory, "selective")
 
 
 def test_one_claim_per_spec_row():
@@ -40,15 +36,9 @@ def test_checks_pass_and_paper_claims_reach_a_verdict(smoke):
     _, root = smoke
     stored = json.loads((root / "figures" / "smoke" / "claims.json").read_text())
     assert set(stored) == {c.id for c in SELECTIVE}
+    assert_verdicts(stored, SELECTIVE)
     for c in SELECTIVE:
-        entry = stored[c.id]
-        if c.kind == "check":
-            assert entry["verdict"] == "pass", (c.id, entry["reason"])
-        else:
-            assert entry["verdict"] in ("reproduced", "not reproduced"), (c.id, entry["reason"])
-            if entry["verdict"] == "not reproduced":
-                assert entry["reason"], c.id
-        assert entry["theory"] and entry["sim"] and entry["paper"], c.id
+        assert stored[c.id]["theory"] and stored[c.id]["sim"] and stored[c.id]["paper"], c.id
 
 
 def test_every_declared_figure_is_drawn_from_its_json(smoke):
@@ -56,11 +46,7 @@ def test_every_declared_figure_is_drawn_from_its_json(smoke):
     names = {n for c in SELECTIVE for n in c.figures}
     assert names == {"selective_needle_mass", "selective_required_gap", "selective_value_risk",
                      "selective_hopfield", "selective_write_gating"}
-    for c in SELECTIVE:
-        for name in c.figures:
-            png, js = root / "figures" / "smoke" / f"{name}.png", root / "figures" / "smoke" / f"{name}.json"
-            payload = json.loads(js.read_text())
-            assert png.stat().st_size > 10_000 and payload["figure"] == name and payload["claim"] == c.id
+    assert_figures(root, SELECTIVE)
 
 
 def test_measured_values_are_the_spec_references(smoke):
