@@ -1,6 +1,5 @@
 """End to end: every icl claim's smoke profile reaches its verdict through the CLI, with its figures."""
 
-import json
 import re
 
 import pytest
@@ -8,7 +7,7 @@ import pytest
 from verify.claims import all_claims
 from verify.cli import main
 
-from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke
+from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke, stored_verdicts
 
 ICL = [c for c in all_claims().values() if c.topic == "icl"]
 
@@ -32,7 +31,7 @@ def test_smoke_profile_exits_0(smoke):
 
 def test_checks_pass_and_paper_claims_reach_a_verdict(smoke):
     _, root = smoke
-    stored = json.loads((root / "figures" / "smoke" / "claims.json").read_text())
+    stored = stored_verdicts(root)
     assert set(stored) == {c.id for c in ICL}
     assert_verdicts(stored, ICL)
 

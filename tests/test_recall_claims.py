@@ -9,7 +9,7 @@ import pytest
 from verify.claims import all_claims
 from verify.cli import main
 
-from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke
+from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke, stored_verdicts
 
 RECALL = [c for c in all_claims().values() if c.topic == "recall"]
 
@@ -17,10 +17,6 @@ RECALL = [c for c in all_claims().values() if c.topic == "recall"]
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     yield from run_smoke(tmp_path_factory, "recall")
-
-
-def _stored(root):
-    return json.loads((root / "figures" / "smoke" / "claims.json").read_text())
 
 
 def test_every_spec_row_without_training_is_one_claim():
@@ -37,7 +33,7 @@ def test_smoke_profile_exits_0(smoke):
 
 def test_checks_pass_and_paper_claims_reach_a_verdict(smoke):
     _, root = smoke
-    stored = _stored(root)
+    stored = stored_verdicts(root)
     assert {c.id for c in RECALL} <= set(stored)
     assert_verdicts(stored, RECALL)
 

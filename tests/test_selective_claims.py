@@ -1,6 +1,5 @@
 """End to end: every selective claim's smoke profile reaches its verdict through the CLI, with its figures."""
 
-import json
 import re
 
 import pytest
@@ -8,7 +7,7 @@ import pytest
 from verify.claims import all_claims
 from verify.cli import main
 
-from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke
+from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke, stored_verdicts
 
 SELECTIVE = [c for c in all_claims().values() if c.topic == "selective"]
 # §8 rows that theory and simulation decide; C6 needs the torch SSA layer, C13–C17 trained models
@@ -34,7 +33,7 @@ def test_smoke_profile_exits_0(smoke):
 
 def test_checks_pass_and_paper_claims_reach_a_verdict(smoke):
     _, root = smoke
-    stored = json.loads((root / "figures" / "smoke" / "claims.json").read_text())
+    stored = stored_verdicts(root)
     assert set(stored) == {c.id for c in SELECTIVE}
     assert_verdicts(stored, SELECTIVE)
     for c in SELECTIVE:
@@ -52,7 +51,7 @@ def test_every_declared_figure_is_drawn_from_its_json(smoke):
 def test_measured_values_are_the_spec_references(smoke):
     """The stored measurements carry the numbers the verdicts rest on (C4 at n = 4096, C11 gain near 4)."""
     _, root = smoke
-    stored = json.loads((root / "figures" / "smoke" / "claims.json").read_text())
+    stored = stored_verdicts(root)
     s1 = {(p["estimator"], p["n"]): p for p in stored["selective.dilution_mc"]["measured"]["points"]}
     assert abs(s1[("ssa", 4096)]["mc"] - 0.882) <= s1[("ssa", 4096)]["tol"]
     assert s1[("vanilla", 4096)]["mc"] < 0.01 and s1[("ssa", 4096)]["mc"] > 0.85

@@ -115,44 +115,29 @@ def _moneta_map(A, W, qn, mirror):
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def _softmax_rows(L, W, c):
+    """W[a] = c·Softmax(L[a]) for every row a, max-shifted for stability."""
+    for a in range(L.shape[0]):
+        m = -np.inf
+        for j in range(L.shape[1]):
+            m = max(m, L[a, j])
+        s = 0.0
+        for j in range(L.shape[1]):
+            W[a, j] = np.exp(L[a, j] - m)
+            s += W[a, j]
+        for j in range(L.shape[1]):
+            W[a, j] *= c / s
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _memora_normalise(L, W, c, axis):
     """W = c·Softmax(L) over each slice (rows, columns or the whole matrix), max-shifted for stability."""
-    dv, dk = L.shape
     if axis == SLICE_ROW:
-        for a in range(dv):
-            m = -np.inf
-            for j in range(dk):
-                m = max(m, L[a, j])
-            s = 0.0
-            for j in range(dk):
-                W[a, j] = np.exp(L[a, j] - m)
-                s += W[a, j]
-            for j in range(dk):
-                W[a, j] *= c / s
+        _softmax_rows(L, W, c)
     elif axis == SLICE_COLUMN:
-        for j in range(dk):
-            m = -np.inf
-            for a in range(dv):
-                m = max(m, L[a, j])
-            s = 0.0
-            for a in range(dv):
-                W[a, j] = np.exp(L[a, j] - m)
-                s += W[a, j]
-            for a in range(dv):
-                W[a, j] *= c / s
+        _softmax_rows(L.T, W.T, c)  # a column of L is a row of its transpose (a view: W is written in place)
     else:
-        m = -np.inf
-        for a in range(dv):
-            for j in range(dk):
-                m = max(m, L[a, j])
-        s = 0.0
-        for a in range(dv):
-            for j in range(dk):
-                W[a, j] = np.exp(L[a, j] - m)
-                s += W[a, j]
-        for a in range(dv):
-            for j in range(dk):
-                W[a, j] *= c / s
+        _softmax_rows(L.reshape(1, -1), W.reshape(1, -1), c)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
