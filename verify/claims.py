@@ -52,6 +52,9 @@ class Claim:
     figures: tuple[str, ...] = ()
     uses_device: bool = False
     """True when the runs train torch models: the device then enters the record key."""
+    gpu_scale: bool = False
+    """True when no CPU-sized run can decide the claim (its smallest honest scale is the paper's, on a GPU). The
+    smoke profile then leaves it out of topic and all-claims selections; naming its id runs it in any profile."""
 
     @property
     def topic(self) -> str:
@@ -88,23 +91,33 @@ def all_claims() -> dict[str, Claim]:
     return dict(_REGISTRY)
 
 
-def select(patterns: list[str]) -> list[Claim]:
-    """Claims named by id or topic, in registry order; no pattern means all. Unknown names are a usage error."""
+def select(patterns: list[str], profile: str | None = None) -> list[Claim]:
+    """Claims named by id or topic, in registry order; no pattern means all. Unknown names are a usage error.
+
+    Under the ``smoke`` profile a topic or the empty pattern leaves out ``gpu_scale`` claims (see
+    :func:`smoke_excluded`); a claim named by its id is always selected."""
     claims = all_claims()
     if not patterns:
-        return list(claims.values())
+        return [c for c in claims.values() if not (profile == "smoke" and c.gpu_scale)]
     chosen: dict[str, Claim] = {}
     for p in patterns:
         if p in claims:
             chosen[p] = claims[p]
         elif p in TOPICS:
-            hits = {k: c for k, c in claims.items() if c.topic == p}
+            hits = {k: c for k, c in claims.items() if c.topic == p and not (profile == "smoke" and c.gpu_scale)}
             if not hits:
                 raise UsageError(f"topic {p!r} has no claims yet")
             chosen.update(hits)
         else:
             raise UsageError(f"unknown claim or topic {p!r}; run 'capdyn list' to see the claims")
     return [c for c in claims.values() if c.id in chosen]
+
+
+def smoke_excluded(patterns: list[str]) -> list[Claim]:
+    """The ``gpu_scale`` claims that ``patterns`` name through a topic or the empty pattern, left out of smoke."""
+    claims = all_claims()
+    topics = set(TOPICS) if not patterns else set(patterns) & set(TOPICS)
+    return [c for c in claims.values() if c.gpu_scale and c.topic in topics and c.id not in patterns]
 
 
 def resolve_run(ref: str) -> Callable[[dict, RunContext], dict]:

@@ -1,7 +1,8 @@
 """The ``capdyn`` command line (also ``python -m verify``).
 
 Exit status: 0 every requested check passed and every paper claim reached a verdict; 1 a check failed or a claim
-was inconclusive; 2 bad usage or input (one line on stderr, no traceback).
+was inconclusive; 2 bad usage or input (one line on stderr, no traceback). ``capdyn status``: 0 every run of the
+sweep is done, 1 some are not.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from verify.bench import BENCHES
+from verify.executors import EXECUTORS
 from verify.profiles import PROFILES, UsageError, parse_assignment
+
+SLURM_FLAGS = ("partition", "time", "cpus_per_task", "gpus_per_task", "array_parallelism")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,16 +33,36 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--profile", default="smoke", choices=PROFILES)
     v.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     v.add_argument("--seeds", type=int, default=None, help="number of seeds for claims that use seeds")
-    v.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
-    v.add_argument("--executor", default=None, choices=("serial", "local"),
-                   help="serial (default with --jobs 1) or local process pool (default with --jobs > 1)")
+    v.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="local: worker processes; slurm: runs at a time per array (default 1 / 256)")
+    v.add_argument("--executor", default=None, choices=EXECUTORS,
+                   help="serial (default with --jobs 1), local process pool (default with --jobs > 1), or slurm "
+                        "job arrays through submitit")
+    v.add_argument("--max-retries", type=int, default=None, metavar="N",
+                   help="local, slurm: resubmit a run whose worker died up to N times (default 2)")
     v.add_argument("--force", action="store_true", help="recompute runs that have records")
     v.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config setting (validated)")
+    s = v.add_argument_group("slurm", "options of --executor slurm; they override the config file")
+    s.add_argument("--slurm-config", default=None, metavar="FILE",
+                   help="TOML file with a [slurm] table (default: $CAPDYN_SLURM_CONFIG)")
+    s.add_argument("--partition", default=None)
+    s.add_argument("--time", default=None, help="time limit per run: minutes or [D-]H:M:S")
+    s.add_argument("--cpus-per-task", type=int, default=None, metavar="N", help="also the run's thread count")
+    s.add_argument("--gpus-per-task", type=int, default=None, metavar="N")
+    s.add_argument("--array-parallelism", type=int, default=None, metavar="N", help="runs at a time per job array")
+    st = sub.add_parser("status", help="which runs of a sweep are done, running, pending, failed or missing")
+    st.add_argument("targets", nargs="*", metavar="ID|TOPIC")
+    st.add_argument("--profile", default="smoke", choices=PROFILES)
+    st.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                    help="device of trained runs; auto: whichever is furthest along")
+    st.add_argument("--seeds", type=int, default=None, metavar="N")
+    st.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    st.add_argument("--runs", action="store_true", help="one line per run, not only the failed ones")
     sub.add_parser("figures", help="redraw all figures from figures/*.json (no training)")
     sub.add_parser("report", help="rewrite figures/README.md")
     b = sub.add_parser("bench", help="benchmarks: speed ratios against baselines run side by side")
-    b.add_argument("topic", choices=("icl",))
+    b.add_argument("topic", choices=sorted(BENCHES))
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     return p
 
@@ -71,9 +96,19 @@ def main(argv: list[str] | None = None) -> int:
             sets = [parse_assignment(s) for s in args.sets]
             if args.seeds is not None and args.seeds < 1:
                 raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+            slurm = {k: getattr(args, k) for k in SLURM_FLAGS if getattr(args, k) is not None}
             summary = verify(args.targets, profile=args.profile, device=args.device, seeds=args.seeds,
-                             jobs=args.jobs, force=args.force, sets=sets, executor=args.executor)
+                             jobs=args.jobs, force=args.force, sets=sets, executor=args.executor,
+                             max_retries=args.max_retries, slurm_config=args.slurm_config,
+                             slurm_overrides=slurm)
             return summary.exit_code
+        if args.command == "status":
+            from verify.runner import status
+
+            if args.seeds is not None and args.seeds < 1:
+                raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+            return status(args.targets, profile=args.profile, device=args.device, seeds=args.seeds,
+                          sets=[parse_assignment(s) for s in args.sets], runs=args.runs)
         if args.command == "figures":
             from verify.figures import redraw_all
 

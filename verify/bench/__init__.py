@@ -5,7 +5,12 @@ from __future__ import annotations
 import runpy
 import sys
 
-BENCHES = {"icl": ("verify.bench.icl_sim", "verify.bench.icl_train")}
+BENCHES = {
+    "icl": ("verify.bench.icl_sim", "verify.bench.icl_train"),
+    "memory": ("verify.bench.memory_sim", "verify.bench.memory_onehot"),
+    "recall": ("verify.bench.recall_sim",),
+    "selective": ("verify.bench.selective_sim",),
+}
 
 
 def run_bench(topic: str, device: str = "auto") -> int:
