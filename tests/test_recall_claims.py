@@ -11,12 +11,13 @@ from verify.cli import main
 
 from tests.topic_smoke import assert_figures, assert_verdicts, run_smoke, stored_verdicts
 
-RECALL = [c for c in all_claims().values() if c.topic == "recall"]
+# rows 1–28 (theory and simulation); rows 29–35 (MQAR, trained models) are run end to end in test_verify_mqar.py
+RECALL = [c for c in all_claims().values() if c.topic == "recall" and int(c.source.rsplit("row", 1)[1]) <= 28]
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    yield from run_smoke(tmp_path_factory, "recall")
+    yield from run_smoke(tmp_path_factory, *(c.id for c in RECALL))
 
 
 def test_every_spec_row_without_training_is_one_claim():

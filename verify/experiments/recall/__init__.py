@@ -1,6 +1,8 @@
-"""Claims of the ``recall`` topic (test_time_memory.md §9 rows 1–28; experiments X1–X4 of §10).
+"""Claims of the ``recall`` topic (test_time_memory.md §9 rows 1–35; experiments X1–X8 of §10).
 
-Every row that theory and simulation decide without training is one claim here. Checks (capdyn's own
+Every row of the claims table is one claim. Rows 1–28 are decided by theory and simulation without training;
+rows 29–35 by MQAR data and trained models (``mqar_data``, ``mqar``, ``mqar_precision``). Rows 30–32 and 35 need
+the paper's GPU scale (``gpu_scale``): the smoke profile leaves them out unless they are named. Checks (capdyn's own
 correctness, ``pass``/``fail``): the update rules and their sympy certificates, the recurrences against
 independent minimisers and autograd, the chunkwise forms, CG facts and exact recall identities (rows 1–15, 17–20,
 26). Paper claims (what the spec states, ``reproduced``/``not reproduced``/``inconclusive``): the damped-CG floor,
@@ -16,6 +18,9 @@ from verify.experiments.recall import (  # noqa: F401
     certificates,
     cg,
     forgetting,
+    mqar,
+    mqar_data,
+    mqar_precision,
     passes,
     rules,
 )
