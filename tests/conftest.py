@@ -1,6 +1,11 @@
 import os
 
-import pytest
+# Each pytest-xdist worker (README: `pytest` runs two, one per core) computes on one thread; BLAS, OpenMP and
+# numba threads on top of the workers would oversubscribe the cores many times over. Set before numpy loads.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 

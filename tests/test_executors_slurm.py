@@ -268,6 +268,7 @@ def test_rerun_after_the_coordinator_is_killed_waits_for_its_jobs(slurm, dummy, 
 
 
 @pytest.mark.cluster
+@pytest.mark.slow  # about a minute; under a loaded CPU the job can leave the queue before its interrupted result is read
 def test_time_limit_signal_resubmits_the_run(slurm, dummy, isolated):
     """submitit's time-limit signal (USR2, sent by Slurm before the limit) ends the run early; it is resubmitted
     and completes; with no retries left it is reported failed for its time limit."""

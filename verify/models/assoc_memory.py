@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from sim.memory.capacity import CapacitySearch, allowed_errors, memory_problem, run_searches
 from theory._validate import count
+from verify.device import set_threads
 
 KINDS = ("linear", "mlp")
 ADAM_BETAS = (0.9, 0.999)
@@ -42,6 +43,10 @@ ADAM_EPS = 1e-8
 _TRUNC_STD = 0.87962566103423978  # std of a standard normal truncated to [−2, 2]
 BATCH_BUDGET = {"cpu": 1 << 23, "cuda": 1 << 27}  # score entries B·N·M per sub-batch of a round
 LOGIT_FLOOR = -80.0  # shifted-score floor of the softmax (``_softmax_ce``)
+# Below this many score entries B·N·M a CPU step is a few dozen ops of at most ~1 ms each, and an OpenMP
+# fork/join per op costs more than it saves (measured on 2 cores: a 2-thread step is 2–30× slower, far worse
+# when other processes hold the cores), so ``fit`` runs such batches on one thread.
+SERIAL_SCORES = 1 << 21
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -273,6 +278,7 @@ def fit(model: torch.nn.Module, batch: MemoryBatch, steps, lr, check_every=32, l
 
     steps >= 1: update budget; lr > 0; check_every >= 1: updates between accuracy checks (the last check is at
     ``steps``); level in (0, 1]: success threshold. The model's parameters hold each problem's state at its stop.
+    On CPU a batch with fewer than ``SERIAL_SCORES`` score entries B·N·M trains on one thread (restored after).
     """
     steps, check_every = count("steps", steps), count("check_every", check_every)
     lr = float(lr)
@@ -280,6 +286,16 @@ def fit(model: torch.nn.Module, batch: MemoryBatch, steps, lr, check_every=32, l
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
     if not (0.0 < float(level) <= 1.0):
         raise ValueError(f"level must be in (0, 1], got {level!r}")
+    serial = batch.E.device.type == "cpu" and batch.E.shape[0] * batch.E.shape[1] * batch.U.shape[1] < SERIAL_SCORES
+    previous = set_threads(1) if serial else None
+    try:
+        return _fit(model, batch, steps, lr, check_every, level, progress)
+    finally:
+        if previous is not None:
+            set_threads(previous)
+
+
+def _fit(model, batch, steps, lr, check_every, level, progress) -> FitResult:
     params = list(model.parameters())
     B = params[0].shape[0]
     device = params[0].device
@@ -344,8 +360,9 @@ def fit(model: torch.nn.Module, batch: MemoryBatch, steps, lr, check_every=32, l
 
 # Grouping of a round's tests into batched fits: a fit costs about steps·(OVERHEAD + B·u(N, M, d, m)) with
 # u = N·M·d (+ 3·N·m·d for the MLP) the work of one padded problem; OVERHEAD is the per-step launch and
-# dispatch cost in the same units (measured: ≈0.3 ms per step on one CPU core at ≈0.4 ns per unit; a GPU step
-# costs ≈0.2 ms of launches against ≈1e-12 s per unit).
+# dispatch cost in the same units (measured on one CPU core: 0.07–0.13 ms per step at 0.12–0.4 ns per unit,
+# i.e. 3e5–1e6 units; the smoke searches train within 5% of each other at 7.5e5 and 1.5e6, 15% slower at 3e5;
+# a GPU step costs ≈0.2 ms of launches against ≈1e-12 s per unit).
 OVERHEAD_UNITS = {"cpu": 7.5e5, "cuda": 2e8}
 
 

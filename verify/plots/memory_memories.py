@@ -101,6 +101,11 @@ def capacity_d2(d: dict):
     return fig
 
 
+def _shape_offset(c: dict) -> float:
+    """Small horizontal log-offset by m/d, so cells of equal md (different shapes) do not overlap."""
+    return (c["m"] / c["d"]) ** 0.06
+
+
 @drawer("memory_capacity_md")
 def capacity_md(d: dict):
     fig, (a1, a2) = subplots(2, width=5.4, height=4.0)
@@ -144,7 +149,10 @@ def capacity_md(d: dict):
         for c in d["M_N"]["cells"]:
             if "kappa" in c:
                 v, e = _err(c, "kappa", "kappa_ci")
-                a2.errorbar([c["area"]], [v], yerr=e, fmt="o", color=TRAIN, ms=5, capsize=2)
+                x = c["area"] * _shape_offset(c)
+                a2.errorbar([x], [v], yerr=e, fmt="o", color=TRAIN, ms=5, capsize=2)
+                a2.annotate(f"m/d={c['m'] / c['d']:g}", (x, v), xytext=(5, -2), textcoords="offset points",
+                            fontsize=6, color=TRAIN)
         a2.plot([], [], "o", color=TRAIN, label=f"κ_MLP = N ln N/(md), M = N (band [{lo}, {hi}])")
         a2.axhline(d["guide_kappa"], **GUIDE)
     if "M_fixed" in d:
@@ -153,7 +161,7 @@ def capacity_md(d: dict):
         for c in d["M_fixed"]["cells"]:
             if "c" in c:
                 v, e = _err(c, "c", "c_ci")
-                a2.errorbar([c["area"]], [v], yerr=e, fmt="s", color=TRAIN2, ms=5, capsize=2)
+                a2.errorbar([c["area"] * _shape_offset(c)], [v], yerr=e, fmt="s", color=TRAIN2, ms=5, capsize=2)
         a2.plot([], [], "s", color=TRAIN2, label=f"c = N/(md), M = {d['M']} (band [{lo}, {hi}])")
         a2.axhline(d["guide_c"], **GUIDE)
     a2.plot([], [], **GUIDE, label="official guides 2.86, 0.83")
