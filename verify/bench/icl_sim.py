@@ -16,24 +16,18 @@ import time
 import numpy as np
 
 import sim.icl as icl
+from verify.bench._timing import best_of
 
 LAM4 = np.diag([0.4, 0.3, 0.2, 0.1])  # official-code default eigenvalues, D = 4
 LAM8 = np.diag(np.arange(8, 0, -1) / 36.0)  # D = 8, eigenvalues d/36
 
 
-def _best(fn, repeats=3):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _case(name, fast_fn, naive_fn, steps, naive_steps):
     """fast_fn(steps) / naive_fn(steps) -> Trajectory recorded every step range they share."""
     fast_fn(min(steps, 11))  # compile (or load the cache) outside the timing
-    t_fast, _ = _best(lambda: fast_fn(steps))
+    t_fast, _ = best_of(lambda: fast_fn(steps))
     t0 = time.perf_counter()
     ref = naive_fn(naive_steps)
     t_naive = (time.perf_counter() - t0) * (steps - 1) / max(naive_steps - 1, 1)

@@ -14,29 +14,12 @@ and trials: set NUMBA_NUM_THREADS=1 for single-core figures.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 import theory.memory as th
 from sim.memory import naive_onehot, naive_schemes, onehot, schemes
-
-
-def _best(fn, repeats=3):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _case(name, fast_fn, base_fn, diff_fn):
-    fast_fn()  # compile (or load the cache) outside the timing
-    t_fast, a = _best(fast_fn)
-    t0 = time.perf_counter()
-    b = base_fn()
-    return name, t_fast, time.perf_counter() - t0, float(diff_fn(a, b))
+from verify.bench._timing import side_by_side
 
 
 def _rel(a, b):
@@ -69,7 +52,7 @@ def _torch_rows(device: str):
             return m.V.grad.detach().cpu().numpy()
         return run
 
-    return [_case(f"§8 torch step, count path vs faithful forward (B={B}, {dev.type})", step("counts"),
+    return [side_by_side(f"§8 torch step, count path vs faithful forward (B={B}, {dev.type})", step("counts"),
                   step("faithful"), _rel)]
 
 
@@ -80,11 +63,11 @@ def main(argv=None):
     rows = []
     table = th.structured_answer_table(16, 4, 8).astype(np.int64)
     kw = dict(steps=64, batch=256, lr=0.1, a0=1e-3, seeds=[0, 1], eval_every=32, n_test=512)
-    rows.append(_case("§8 SGD S16 R4 D8, 2 seeds x 64 steps x batch 256 (end-to-end, draws included)",
+    rows.append(side_by_side("§8 SGD S16 R4 D8, 2 seeds x 64 steps x batch 256 (end-to-end, draws included)",
                       lambda: onehot.sgd_train(table, 8, 20, 32, **kw).loss,
                       lambda: naive_onehot.sgd_train(table, 8, 20, 32, **kw).loss, _rel))
     big = th.structured_answer_table(8, 32, 8).astype(np.int64)
-    rows.append(_case("§8 SGD S8 R32 D8 (256 answers), 2 seeds x 16 steps x batch 256",
+    rows.append(side_by_side("§8 SGD S8 R32 D8 (256 answers), 2 seeds x 16 steps x batch 256",
                       lambda: onehot.sgd_train(big, 8, 20, 32, **{**kw, "steps": 16, "eval_every": 16}).loss,
                       lambda: naive_onehot.sgd_train(big, 8, 20, 32, **{**kw, "steps": 16, "eval_every": 16}).loss,
                       _rel))
@@ -93,19 +76,19 @@ def main(argv=None):
     C = onehot.batch_counts(subj, rel, noise, 16, 4, 20)
     a, V = rng.standard_normal(41) * 0.1, rng.standard_normal((41, 32)) * 0.1
     y = table[subj, rel]
-    rows.append(_case("§8 closed-form gradient, one batch of 4096 (kernel only)",
+    rows.append(side_by_side("§8 closed-form gradient, one batch of 4096 (kernel only)",
                       lambda: onehot.gradients(a, V, C, y)[2], lambda: naive_onehot.gradients(a, V, C, y)[2], _rel))
     rows += _torch_rows(args.device)
     sch = [{"scheme": "threshold", "K_per_d": 0.125}, "frequency", "fill", "seen", {"scheme": "power", "rho": 0.5}]
     mc = dict(alpha=2.0, N=1000, M=5, trials=4, seed=0)
-    rows.append(_case("§9 schemes MC N=1000 M=5, d in {64, 256}, T in {inf, 1e3}, 5 schemes, 4 trials",
+    rows.append(side_by_side("§9 schemes MC N=1000 M=5, d in {64, 256}, T in {inf, 1e3}, 5 schemes, 4 trials",
                       lambda: schemes.scheme_error_mc(sch, [64, 256], [None, 1000], **mc).per_trial,
                       lambda: naive_schemes.scheme_error_mc(sch, [64, 256], [None, 1000], **mc).per_trial, _rel))
     E = rng.standard_normal((8, 1000, 128)) / np.sqrt(128)
     U = rng.standard_normal((8, 5, 128))
     Q = rng.random((8, 6, 1000))
     f, p = np.arange(1000) % 5, th.zipf_probabilities(2.0, 1000)
-    rows.append(_case("§9 memory errors, 8 trials x 6 memories, N=1000 d=128 (kernel only)",
+    rows.append(side_by_side("§9 memory errors, 8 trials x 6 memories, N=1000 d=128 (kernel only)",
                       lambda: schemes.memory_errors(E, U, f, p, Q), lambda: naive_schemes.memory_errors(E, U, f, p, Q),
                       lambda x, z: np.max(np.abs(x - z))))
 

@@ -20,17 +20,11 @@ import numpy as np
 
 import sim.recall as R
 from sim.recall import naive
+from verify.bench._timing import best_of
 
 T, D = 4096, 64
 
 
-def _best(fn, repeats=3):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def _inputs(B, seed=0):
@@ -51,7 +45,7 @@ def _inputs(B, seed=0):
 
 def _row(name, fast, ref):
     fast()  # compile (or load the cache) outside the timing
-    t_fast, out = _best(fast)
+    t_fast, out = best_of(fast)
     t0 = time.perf_counter()
     out_ref = ref()
     t_ref = time.perf_counter() - t0

@@ -11,30 +11,11 @@ set NUMBA_NUM_THREADS=1 for single-core figures.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import sim.selective as sel
 from sim.selective import kernels, naive
-
-
-def _best(fn, repeats=3):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _case(name, fast_fn, naive_fn, diff_fn):
-    fast_fn()  # compile (or load the cache) outside the timing
-    t_fast, a = _best(fast_fn)
-    t0 = time.perf_counter()
-    b = naive_fn()
-    t_naive = time.perf_counter() - t0
-    return name, t_fast, t_naive, float(diff_fn(a, b))
+from verify.bench._timing import side_by_side
 
 
 def _needle_kernel_case(kern, B=64, L=4095, d=64):
@@ -69,39 +50,39 @@ def _linear_memory_kernel_case(kern, phi, B=32, N=256, d=16, dv=16, Q=256):
 def main():
     rows = []
     ns = [16, 64, 256, 1024, 4096]
-    rows.append(_case("S1 dilution d=64 n<=4096 200 trials (end-to-end)",
+    rows.append(side_by_side("S1 dilution d=64 n<=4096 200 trials (end-to-end)",
                       lambda: sel.dilution_mc(ns).mass, lambda: naive.dilution_mc(ns).mass,
                       lambda a, b: np.max(np.abs(a - b))))
-    rows.append(_case("S1 kernel only, 64 trials x 4095 keys, d=64, 5 n x 2 s",
+    rows.append(side_by_side("S1 kernel only, 64 trials x 4095 keys, d=64, 5 n x 2 s",
                       _needle_kernel_case(kernels.needle_kernel), _needle_kernel_case(naive.needle_kernel),
                       lambda a, b: np.max(np.abs(a - b))))
     big = [256, 4096, 65536]
-    rows.append(_case("S1 projection d=256 n<=65536 200 trials (end-to-end)",
+    rows.append(side_by_side("S1 projection d=256 n<=65536 200 trials (end-to-end)",
                       lambda: sel.dilution_mc(big, d=256, sampler="projection").mass,
                       lambda: naive.dilution_mc(big, d=256, sampler="projection").mass,
                       lambda a, b: np.max(np.abs(a - b))))
     grid = ([64, 1024, 4096], [4.0, 8.0, 16.0])
-    rows.append(_case("S2 Hopfield d=16 N<=4096 x 3 beta 200 trials (end-to-end)",
+    rows.append(side_by_side("S2 Hopfield d=16 N<=4096 x 3 beta 200 trials (end-to-end)",
                       lambda: sel.hopfield_mc(*grid).weight_median, lambda: naive.hopfield_mc(*grid).weight_median,
                       lambda a, b: np.max(np.abs(a - b))))
     sn2 = [0.0, 4.0, 16.0, 64.0, 256.0]
-    rows.append(_case("S3 value gating n=32 m=4 d=16 5 sigma_n2 2e4 trials (end-to-end)",
+    rows.append(side_by_side("S3 value gating n=32 m=4 d=16 5 sigma_n2 2e4 trials (end-to-end)",
                       lambda: sel.value_gating_mc(sn2).risk, lambda: naive.value_gating_mc(sn2).risk,
                       lambda a, b: np.max(np.abs(a - b))))
-    rows.append(_case("S3 value gating 2e5 trials (end-to-end)",
+    rows.append(side_by_side("S3 value gating 2e5 trials (end-to-end)",
                       lambda: sel.value_gating_mc(sn2, trials=200_000).risk,
                       lambda: naive.value_gating_mc(sn2, trials=200_000).risk,
                       lambda a, b: np.max(np.abs(a - b))))
     pooled = dict(n=1024, m=16, trials=1_000_000, sampler="pooled")
-    rows.append(_case("S3 pooled n=1024 m=16 1e6 trials (end-to-end)",
+    rows.append(side_by_side("S3 pooled n=1024 m=16 1e6 trials (end-to-end)",
                       lambda: sel.value_gating_mc(sn2, **pooled).risk,
                       lambda: naive.value_gating_mc(sn2, **pooled).risk,
                       lambda a, b: np.max(np.abs(a - b))))
-    rows.append(_case("S4 write gating N=256 active 64/256 d=64 d_v=16 300 trials (end-to-end)",
+    rows.append(side_by_side("S4 write gating N=256 active 64/256 d=64 d_v=16 300 trials (end-to-end)",
                       lambda: sel.write_gating_mc(256, [64, 256]).snr,
                       lambda: naive.write_gating_mc(256, [64, 256]).snr,
                       lambda a, b: np.max(np.abs(a - b))))
-    rows.append(_case("S4 kernel only, square phi d=16 (D=256) N=Q=256 d_v=16, 32 trials",
+    rows.append(side_by_side("S4 kernel only, square phi d=16 (D=256) N=Q=256 d_v=16, 32 trials",
                       _linear_memory_kernel_case(kernels.linear_memory_kernel, kernels.PHI_SQUARE),
                       _linear_memory_kernel_case(naive.linear_memory_kernel, kernels.PHI_SQUARE),
                       lambda a, b: np.max(np.abs(a - b)) / np.max(np.abs(b))))
