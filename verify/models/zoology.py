@@ -37,6 +37,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from theory._validate import count
+from verify.stats import mean_se as _mean_se
 from verify.tasks.mqar import IGNORE, MQARLoader
 
 INIT_STD = 0.02
@@ -201,10 +202,6 @@ def example_scores(model: ZoologyLM, inputs, labels) -> dict:
     z = torch.zeros(B, dtype=torch.float64, device=inputs.device)
     return {"acc": z.index_add(0, row, hit) / n, "acc_value": z.index_add(0, row, hit_v) / n,
             "ce": z.index_add(0, row, ce), "labels": mask.sum(1)}
-
-
-def _mean_se(x: np.ndarray) -> tuple[float, float]:
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else 0.0
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from verify.stats import mean_se as _mean_se  # noqa: F401  (shared by the trained claim modules)
 
 F64 = torch.float64
 
@@ -32,11 +33,6 @@ def _grid(steps: int, n: int = 150, extra=()) -> list[int]:
     """Record steps 0 … steps, log-spaced (n points) plus ``extra``: curves for log-x axes."""
     g = {0, steps, *np.unique(np.round(np.geomspace(1, max(steps, 1), n)).astype(int)).tolist()}
     return sorted(x for x in g | set(extra) if 0 <= x <= steps)
-
-
-def _mean_se(x) -> tuple[float, float]:
-    x = np.asarray(x, float)
-    return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else 0.0
 
 
 def _optimize(opt, loss_fn, steps: int, record: list[int], on_record, *, micro: int = 1, progress=False,
