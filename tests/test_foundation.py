@@ -103,6 +103,18 @@ def test_profile_overrides_apply(dummy, isolated):
     assert read_json(isolated / "figures" / "smoke" / "claims.json")["icl.dummy_sum"]["config"]["seeds"] == 2
 
 
+def test_changed_settings_are_recorded_and_reported(dummy, isolated):
+    """A run at a changed scale says so in its verdict, its figure JSON and the report; a plain run does not."""
+    assert main(["verify", "icl.dummy_sum", "--profile", "paper", "--set", "scale=2.5", "--seeds", "4"]) == 0
+    entry = read_json(isolated / "figures" / "claims.json")["icl.dummy_sum"]
+    assert entry["overrides"] == {"scale": 2.5, "seeds": 4}
+    assert read_json(isolated / "figures" / "dummy_sum.json")["overrides"] == {"scale": 2.5, "seeds": 4}
+    assert main(["report"]) == 0
+    assert "cpu; scale=2.5, seeds=4" in (isolated / "figures" / "README.md").read_text()
+    assert main(["verify", "icl.dummy_sum", "--profile", "paper"]) == 0
+    assert read_json(isolated / "figures" / "claims.json")["icl.dummy_sum"]["overrides"] == {}
+
+
 @pytest.mark.parametrize("argv, message", [
     (["verify", "icl.no_such_claim"], "unknown claim or topic"),
     (["verify", "icl.dummy_sum", "--profile", "huge"], "invalid choice"),

@@ -54,8 +54,10 @@ def draw(payload: dict, png: Path) -> None:
         raise KeyError(f"no drawing function for figure {name!r}")
     fig = _DRAWERS[name](payload["data"])
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.text(0.995, 0.005, f"capdyn · {payload.get('profile', '')} profile · {payload.get('device', '')}",
-             ha="right", va="bottom", fontsize=6, color="0.5")
+    changed = sorted(payload.get("overrides") or {})
+    fig.text(0.995, 0.005, f"capdyn · {payload.get('profile', '')} profile · {payload.get('device', '')}"
+             + (f" · changed: {', '.join(changed)}" if changed else ""), ha="right", va="bottom", fontsize=6,
+             color="0.5")
     fd, tmp = tempfile.mkstemp(prefix=f".{png.stem}.", suffix=".png", dir=png.parent)
     os.close(fd)
     try:
@@ -66,11 +68,14 @@ def draw(payload: dict, png: Path) -> None:
         plt.close(fig)
 
 
-def save(name: str, data: dict, *, claim: str, profile: str, device: str, root: Path | None = None) -> Path:
-    """Write ``<dir>/<name>.json`` then draw ``<dir>/<name>.png`` from it."""
+def save(name: str, data: dict, *, claim: str, profile: str, device: str, root: Path | None = None,
+         overrides: dict | None = None) -> Path:
+    """Write ``<dir>/<name>.json`` then draw ``<dir>/<name>.png`` from it. ``overrides``: the config values the
+    run changed from its profile (kept in the JSON and shown in the report)."""
     d = profile_dir(profile, root)
     d.mkdir(parents=True, exist_ok=True)
-    payload = {"figure": name, "claim": claim, "profile": profile, "device": device, "data": data}
+    payload = {"figure": name, "claim": claim, "profile": profile, "device": device, "overrides": overrides or {},
+               "data": data}
     atomic_write_json(d / f"{name}.json", payload)
     draw(read_json(d / f"{name}.json"), d / f"{name}.png")  # drawn from the file, exactly as `capdyn figures`
     return d / f"{name}.png"

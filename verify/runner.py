@@ -149,15 +149,17 @@ def verify(patterns: list[str], *, profile: str = "smoke", device: str = "auto",
     for claim, cfg, keys in plans:
         outcome = _judge(claim, cfg, keys, records, errors)
         wall = sum(records[k]["wall_s"] for k in keys if k in records)
+        applied = {k: v for k, v in overrides.items() if k in claim.config.model_fields}
         cached = sum(1 for k in keys if k in records and k not in computed)
         result = ClaimResult(claim, outcome, cfg.model_dump(), wall, len(keys), cached)
         summary.results.append(result)
         for name, data in outcome.figures.items():
             try:
-                figures.save(name, data, claim=claim.id, profile=profile, device=dev, root=figures_root)
+                figures.save(name, data, claim=claim.id, profile=profile, device=dev, root=figures_root,
+                             overrides=applied)
             except Exception as err:  # the figure's JSON is kept; the failure is reported and counted
                 summary.figure_errors.append(f"{name}: {type(err).__name__}: {err}")
-        stored[claim.id] = _verdict_entry(result, profile, dev)
+        stored[claim.id] = _verdict_entry(result, profile, dev, applied)
     atomic_write_json(verdict_file, stored)
     echo(format_table(summary.results))
     for line in summary.figure_errors:
@@ -179,12 +181,15 @@ def _judge(claim: Claim, cfg, keys: list[str], records: dict, errors: dict) -> O
         return Outcome(verdict=bad, reason=f"judge error: {type(err).__name__}: {err}")
 
 
-def _verdict_entry(r: ClaimResult, profile: str, device: str) -> dict:
+def _verdict_entry(r: ClaimResult, profile: str, device: str, overrides: dict) -> dict:
+    """The stored verdict of one claim. ``overrides``: the ``--set``/``--seeds`` values it ran with on top of the
+    profile (empty: the profile's own scale), so a reduced run is never mistaken for the profile's."""
     o = r.outcome
     return {"kind": r.claim.kind, "title": r.claim.title, "source": r.claim.source,
             "tolerance": r.claim.tolerance, "verdict": o.verdict, "theory": o.theory, "sim": o.sim,
             "trained": o.trained, "paper": o.paper, "reason": o.reason, "measured": o.measured,
-            "config": r.config, "profile": profile, "device": device, "figures": list(r.outcome.figures),
+            "config": r.config, "profile": profile, "overrides": overrides, "device": device,
+            "figures": list(r.outcome.figures),
             "wall_s": r.wall_s}
 
 
