@@ -25,17 +25,22 @@ capdyn verify memory.linear_capacity memory.linear_slope memory.linear_lr_bias m
   --set 'heb_dims=[16,32,64,128]' --set 'm2_dims=[16,32,64]' \
   --set 'mlp_cells=[[8,8],[8,16],[8,32],[11,11],[11,22],[16,16]]'
 
-# recall, every row without training at the paper's scale (X1-X5, the sim half of X8); the trained MQAR grids
-# (X6, X7 and X8's training runs) and the fla kernel comparison need a GPU.
+# recall, X3 (capacity of linear attention, delta rule, least squares, ridge and Mesa vs N): the paper's load
+# factors, draws and seeds at d_k in {16, 32, 64} (paper: up to 256). A run (one seed) took 6 s, 20 s and 107 s
+# at d_k = 16, 32, 64 on one core: about 5x per doubling.
+capdyn verify recall.ridge_random_keys recall.la_crosstalk recall.least_squares_error recall.delta_one_pass \
+  recall.argmax_accuracy --profile paper --jobs "$jobs" --set 'dims=[16,32,64]'
+
+# recall, every other row without training at the paper's scale (X1, X2, X4, X5, the sim half of X8); the
+# trained MQAR grids (X6, X7 and X8's training runs) and the fla kernel comparison need a GPU.
 capdyn verify \
-  recall.ridge_random_keys recall.la_crosstalk recall.least_squares_error recall.delta_one_pass \
-  recall.argmax_accuracy recall.cg_finite_termination recall.damped_cg_floor recall.hessian_bound \
-  recall.cg_tolerance_stop recall.forgetting_window recall.mqar_invariants recall.mesa_precision \
-  recall.delta_cyclic_passes recall.deltanet_is_sgd recall.gdn_product_and_chunkwise recall.gdn_minus_miras \
-  recall.longhorn_implicit_step recall.learning_retaining_gates recall.memora_kkt recall.moneta_gradient \
-  recall.moneta_retention_map recall.yaad_branches recall.titans_unrolled recall.mesa_weighted_ridge \
-  recall.mesa_chunkwise recall.mesa_implicit_gradients recall.sympy_certificates recall.mesa_limits \
-  recall.ridge_orthonormal recall.orthonormal_exact \
+  recall.cg_finite_termination recall.damped_cg_floor recall.hessian_bound recall.cg_tolerance_stop \
+  recall.forgetting_window recall.mqar_invariants recall.mesa_precision recall.delta_cyclic_passes \
+  recall.deltanet_is_sgd recall.gdn_product_and_chunkwise recall.gdn_minus_miras recall.longhorn_implicit_step \
+  recall.learning_retaining_gates recall.memora_kkt recall.moneta_gradient recall.moneta_retention_map \
+  recall.yaad_branches recall.titans_unrolled recall.mesa_weighted_ridge recall.mesa_chunkwise \
+  recall.mesa_implicit_gradients recall.sympy_certificates recall.mesa_limits recall.ridge_orthonormal \
+  recall.orthonormal_exact \
   --profile paper --jobs "$jobs" --set 'train_precisions=[]'
 
 capdyn report
