@@ -544,3 +544,28 @@ def test_input_validation():
     for fn, match in cases:
         with pytest.raises(ValueError, match=match):
             fn()
+
+
+def test_exact_recall_bound_holds_for_nearly_dependent_keys():
+    """Claim 19's λ → 0 check: with nearly dependent keys a fixed λ = 1e-9 does not recall exactly (E ≫ 1e-6),
+    yet E stays within the exact bound (λ/(μ_min + λ))², which the check now uses; well-conditioned keys stay
+    below 1e-6 and below the bound."""
+    from verify.experiments.recall.rules import EXACT_LAM, exact_recall_bound
+
+    rng = np.random.default_rng(5)
+    d = 16
+    for eps, small in ((1e-5, False), (None, True)):
+        K = unit(rng.standard_normal((d, d)))
+        if eps is not None:  # the last key almost a combination of two others: μ_min ≈ eps²
+            K[-1] = unit(K[0] + K[1] + eps * rng.standard_normal(d))
+        V = rng.standard_normal((d, d))
+        b = np.r_[np.ones(d), np.zeros(d)]
+        o = R.mesa(np.r_[0 * K, K], np.r_[K, K], np.r_[V, 0 * V], 1.0, b, EXACT_LAM, solver="exact")[d:]
+        E = np.sum((o - V) ** 2) / np.sum(V**2)
+        bound = exact_recall_bound(K, EXACT_LAM)
+        assert E <= bound * (1 + 1e-6)
+        assert (E <= 1e-6) == small
+        # the error is −λ(Gram + λI)⁻¹V (to the float64 accuracy of a solve with condition number ~ 1/(μ_min + λ))
+        G = K @ K.T
+        np.testing.assert_allclose(o - V, -EXACT_LAM * np.linalg.solve(G + EXACT_LAM * np.eye(d), V), rtol=1e-5,
+                                   atol=1e-9)
