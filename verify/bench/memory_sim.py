@@ -13,36 +13,26 @@ NUMBA_NUM_THREADS=1 (and OMP_NUM_THREADS=1) for single-core figures.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 from sim.memory import capacity as C
 from sim.memory import naive
-
-
-def _timed(fn, repeats=1):
-    best, out = np.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _case(name, fast_fn, naive_fn, same_fn, repeats):
-    fast_fn()  # compile (or load the cache) outside the timing
-    t_fast, a = _timed(fast_fn, repeats)
-    t_naive, b = _timed(naive_fn)
-    return name, t_fast, t_naive, bool(same_fn(a, b))
+from verify.bench._timing import side_by_side
 
 
 def _capacity(mod, d, M, draws):
     return lambda: mod.hebbian_capacity(d, M, draws=draws, seed=0)
 
 
-def _same_search(a, b):
-    return a.N == b.N and np.array_equal(a.sizes, b.sizes) and np.array_equal(a.success, b.success)
+def _search_differs(a, b):
+    """0 when both paths found the same capacity along the same search path, else 1."""
+    return 0.0 if a.N == b.N and np.array_equal(a.sizes, b.sizes) and np.array_equal(a.success, b.success) else 1.0
+
+
+def _counts_differ(a, b):
+    """0 when the per-draw error counts are identical, else 1."""
+    return 0.0 if np.array_equal(a, b) else 1.0
 
 
 def _errors_case(mod, N, d, R):
@@ -70,15 +60,15 @@ def main(argv=None):
     if not args.quick:
         cases += [("Hebbian N_99, d=128, M=N, 20 draws", _capacity, (128, None, 20)),
                   ("Hebbian N_99, d=256, M=N, 10 draws", _capacity, (256, None, 10))]
-    rows = [_case(name, fn(C, *a), fn(naive, *a), _same_search, args.repeats) for name, fn, a in cases]
+    rows = [side_by_side(name, fn(C, *a), fn(naive, *a), _search_differs, args.repeats) for name, fn, a in cases]
     N = 1500 if args.quick else 4000
-    rows.append(_case(f"exact errors, N=M={N}, d=128, 8 draws (kernel only)", _errors_case(C, N, 128, 8),
-                      _errors_case(naive, N, 128, 8), np.array_equal, args.repeats))
+    rows.append(side_by_side(f"exact errors, N=M={N}, d=128, 8 draws (kernel only)", _errors_case(C, N, 128, 8),
+                             _errors_case(naive, N, 128, 8), _counts_differ, args.repeats))
     width = max(len(r[0]) for r in rows)
     print(f"{'case':<{width}}  {'numba s':>9}  {'naive s':>9}  {'ratio':>7}  same")
-    for name, tf, tn, same in rows:
-        print(f"{name:<{width}}  {tf:9.3f}  {tn:9.3f}  {tn / tf:7.1f}  {'yes' if same else 'NO'}")
-    return 0 if all(r[3] for r in rows) else 1
+    for name, tf, tn, differs in rows:
+        print(f"{name:<{width}}  {tf:9.3f}  {tn:9.3f}  {tn / tf:7.1f}  {'NO' if differs else 'yes'}")
+    return 0 if not any(r[3] for r in rows) else 1
 
 
 if __name__ == "__main__":
