@@ -25,11 +25,11 @@ capdyn verify memory.linear_capacity memory.linear_slope memory.linear_lr_bias m
   --set 'heb_dims=[16,32,64,128]' --set 'm2_dims=[16,32,64]' \
   --set 'mlp_cells=[[8,8],[8,16],[8,32],[11,11],[11,22],[16,16]]'
 
-# recall, X3 (capacity of linear attention, delta rule, least squares, ridge and Mesa vs N): the paper's load
-# factors, draws and seeds at d_k in {16, 32, 64} (paper: up to 256). A run (one seed) took 6 s, 20 s and 107 s
-# at d_k = 16, 32, 64 on one core: about 5x per doubling.
+# recall, X3 (capacity of linear attention, delta rule, least squares, ridge and Mesa vs N): the full paper grid,
+# d_k in {16, ..., 256}, 200 draws, beta in {0.5, 1}. One run (20 draws) takes about 1, 3, 9, 28 and 150 s at
+# d_k = 16 ... 256 in one process that uses both cores for its numba and BLAS threads (about 70 minutes in all).
 capdyn verify recall.ridge_random_keys recall.la_crosstalk recall.least_squares_error recall.delta_one_pass \
-  recall.argmax_accuracy --profile paper --jobs "$jobs" --set 'dims=[16,32,64]'
+  recall.argmax_accuracy --profile paper --jobs 1
 
 # recall, every other row without training at the paper's scale (X1, X2, X4, X5, the sim half of X8); the
 # trained MQAR grids (X6, X7 and X8's training runs) and the fla kernel comparison need a GPU.
