@@ -27,7 +27,7 @@ capdyn verify memory.linear_capacity memory.linear_slope memory.linear_lr_bias m
 
 # recall, X3 (capacity of linear attention, delta rule, least squares, ridge and Mesa vs N): the full paper grid,
 # d_k in {16, ..., 256}, 200 draws, beta in {0.5, 1}. One run (20 draws) takes about 1, 3, 9, 28 and 150 s at
-# d_k = 16 ... 256 in one process that uses both cores for its numba and BLAS threads (about 70 minutes in all).
+# d_k = 16 ... 256 in one process that uses both cores for its numba and BLAS threads (60 minutes in all).
 capdyn verify recall.ridge_random_keys recall.la_crosstalk recall.least_squares_error recall.delta_one_pass \
   recall.argmax_accuracy --profile paper --jobs 1
 
