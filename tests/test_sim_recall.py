@@ -550,7 +550,8 @@ def test_exact_recall_bound_holds_for_nearly_dependent_keys():
     """Claim 19's λ → 0 check: with nearly dependent keys a fixed λ = 1e-9 does not recall exactly (E ≫ 1e-6),
     yet E stays within the exact bound (λ/(μ_min + λ))², which the check now uses; well-conditioned keys stay
     below 1e-6 and below the bound."""
-    from verify.experiments.recall.rules import EXACT_LAM, exact_recall_bound
+    from theory.recall import ridge_recall_error_bound
+    from verify.experiments.recall.rules import EXACT_LAM
 
     rng = np.random.default_rng(5)
     d = 16
@@ -562,7 +563,7 @@ def test_exact_recall_bound_holds_for_nearly_dependent_keys():
         b = np.r_[np.ones(d), np.zeros(d)]
         o = R.mesa(np.r_[0 * K, K], np.r_[K, K], np.r_[V, 0 * V], 1.0, b, EXACT_LAM, solver="exact")[d:]
         E = np.sum((o - V) ** 2) / np.sum(V**2)
-        bound = exact_recall_bound(K, EXACT_LAM)
+        bound = ridge_recall_error_bound(K @ K.T, EXACT_LAM)
         assert E <= bound * (1 + 1e-6)
         assert (E <= 1e-6) == small
         # the error is −λ(Gram + λI)⁻¹V (to the float64 accuracy of a solve with condition number ~ 1/(μ_min + λ))

@@ -448,6 +448,26 @@ def test_ridge_orthonormal_exact_numeric():
         assert abs(E - R.ridge_recall_error_orthonormal(lam)) <= 1e-10
 
 
+
+def test_ridge_error_bound_is_attained_and_bounds_every_value_draw():
+    """Claim 19: E ≤ (λ/(μ_min + λ))² for any values, with equality for values along the smallest Gram
+    eigenvector; the mean-over-values error never exceeds it; orthonormal keys give (λ/(1+λ))²."""
+    rng = np.random.default_rng(19)
+    K = _unit_keys(rng, (6, 8, 16))
+    G = K @ np.swapaxes(K, 1, 2)
+    for lam in (1e-3, 0.25, 1.0):
+        bound = R.ridge_recall_error_bound(G, lam)
+        assert bound.shape == (6,) and np.all(R.ridge_recall_error(G, lam) <= bound * (1 + 1e-12))
+        for g, b in zip(G, bound):
+            E = [np.sum((lam * np.linalg.solve(g + lam * np.eye(8), V)) ** 2) / np.sum(V**2)
+                 for V in (rng.standard_normal((8, 5)), np.linalg.eigh(g)[1][:, :1])]
+            assert E[0] <= b * (1 + 1e-10) and abs(E[1] - b) <= 1e-10 * b  # equality along the smallest eigenvector
+    assert abs(R.ridge_recall_error_bound(np.eye(4), 0.5) - R.ridge_recall_error_orthonormal(0.5)) <= 1e-15
+    with pytest.raises(ValueError, match="lam"):
+        R.ridge_recall_error_bound(np.eye(4), 0.0)
+    with pytest.raises(ValueError, match="Gram"):
+        R.ridge_recall_error_bound(np.ones((2, 3)), 0.5)
+
 def test_orthonormal_keys_and_delta_projection_numeric():
     """Claims 24 (last item exact) and 26 (LA, delta, LS exact for orthonormal keys, N = d_k = 64)."""
     rng = np.random.default_rng(26)

@@ -30,6 +30,7 @@ from theory.recall.capacity import (
     mesa_large_lam_deviation,
     mesa_readout_gain,
     ridge_recall_error,
+    ridge_recall_error_bound,
     ridge_recall_error_orthonormal,
     ridge_recall_error_random,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "moneta_mirror_map",
     "moneta_stated_map",
     "ridge_recall_error",
+    "ridge_recall_error_bound",
     "ridge_recall_error_orthonormal",
     "ridge_recall_error_random",
     "state_size",

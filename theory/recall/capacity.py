@@ -373,12 +373,9 @@ def least_squares_recall_error(N, d_k):
     return out(np.maximum(0.0, 1.0 - d_k / N))
 
 
-def ridge_recall_error(Gram, lam):
-    """Ridge in-sample error ``λ² tr((Gram + λI)^{-2}) / N`` (§6.4; claim 21), exact over isotropic values.
-
-    Gram: key Gram matrix K Kᵀ [..., N, N] (symmetric PSD); lam: ridge λ >= 0, broadcast against the leading
-    dimensions. λ = 0 is the LS limit λ → 0⁺: the fraction of zero Gram eigenvalues.
-    """
+def _gram_eigenvalues(Gram):
+    """Eigenvalues [..., N] (clipped at 0) of a validated key Gram matrix, and the tolerance below which an
+    eigenvalue counts as zero."""
     try:
         G = np.asarray(Gram, dtype=float)
     except (TypeError, ValueError):
@@ -394,12 +391,35 @@ def ridge_recall_error(Gram, lam):
     tol = 1e-10 * scale * G.shape[-1]
     if np.any(mu < -tol):
         raise ValueError("Gram must be positive semi-definite")
+    return np.maximum(mu, 0.0), tol
+
+
+def ridge_recall_error(Gram, lam):
+    """Ridge in-sample error ``λ² tr((Gram + λI)^{-2}) / N`` (§6.4; claim 21), exact over isotropic values.
+
+    Gram: key Gram matrix K Kᵀ [..., N, N] (symmetric PSD); lam: ridge λ >= 0, broadcast against the leading
+    dimensions. λ = 0 is the LS limit λ → 0⁺: the fraction of zero Gram eigenvalues.
+    """
+    mu, tol = _gram_eigenvalues(Gram)
     lam = real("lam", lam, lo=0)
-    mu = np.maximum(mu, 0.0)
     lam_b = np.asarray(lam)[..., None]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(lam_b > 0, lam_b / (mu + lam_b), (mu <= tol).astype(float))
     return out(np.mean(ratio**2, axis=-1))
+
+
+def ridge_recall_error_bound(Gram, lam):
+    """Worst case over values of the ridge (and Mesa, γ = β = 1) in-sample relative squared error
+    ``(λ/(μ_min + λ))²`` (§6.4; claim 19's λ → 0 limit), μ_min the smallest eigenvalue of the key Gram matrix.
+
+    The reads of the stored keys are Gram(Gram + λI)⁻¹V, so the error is −λ(Gram + λI)⁻¹V. The bound vanishes as
+    λ → 0 for linearly independent keys, but at a fixed λ it is not small for nearly dependent keys (a random
+    square key matrix has μ_min ~ 1/d_k² with a heavy lower tail). Gram [..., N, N] symmetric PSD; lam > 0,
+    broadcast against the leading dimensions.
+    """
+    mu, _ = _gram_eigenvalues(Gram)
+    lam = real("lam", lam, lo=0, lo_open=True)
+    return out((lam / (mu[..., 0] + lam)) ** 2)
 
 
 @cache

@@ -16,8 +16,11 @@ from verify.experiments.recall.common import (
     _worst,
     recall_run,
 )
+from theory.recall import ridge_recall_error_bound
 from verify.profiles import ClaimConfig
 from verify.records import to_jsonable
+
+EXACT_LAM = 1e-9  # row 19: the λ → 0 read-back is judged at this λ against ridge_recall_error_bound
 
 
 class X1Config(ClaimConfig):
@@ -579,22 +582,9 @@ def _row19(p):
         o = R.mesa(np.vstack([np.zeros_like(kN), kN]), np.vstack([kN, kN]), np.vstack([vN, np.zeros_like(vN)]),
                    1.0, np.r_[np.ones(N), np.zeros(N)], EXACT_LAM, solver="exact")[N:]
         E.append(float(np.sum((o - vN) ** 2) / np.sum(vN**2)))
-        excess.append(E[-1] / exact_recall_bound(kN, EXACT_LAM))
+        excess.append(E[-1] / float(ridge_recall_error_bound(kN @ kN.T, EXACT_LAM)))
     return {"large_lam_ratio_max": ratio, "large_lam_ratio_min": ratio_min, "exact_recall_E": max(E),
             "exact_recall_excess": max(excess)}
-
-
-EXACT_LAM = 1e-9
-
-
-def exact_recall_bound(keys: np.ndarray, lam: float) -> float:
-    """Bound on the relative recall error of Mesa reading back its own N ≤ d_k writes (γ = β = 1): the outputs are
-    Gram(Gram + λI)⁻¹V, so the error −λ(Gram + λI)⁻¹V has relative size ≤ λ/(μ_min + λ), μ_min the smallest
-    eigenvalue of the key Gram matrix. It vanishes as λ → 0 for any linearly independent keys, but at a fixed λ it
-    is not small when the keys are nearly dependent (a random square key matrix has μ_min ~ 1/d_k² with a heavy
-    lower tail)."""
-    mu = float(np.linalg.eigvalsh(keys @ keys.T)[0])
-    return (lam / (max(mu, 0.0) + lam)) ** 2
 
 
 def _orthonormal_keys(dr, N):
